@@ -1,0 +1,168 @@
+//! Run-time device selection: `cpu` (burn's flex backend) or `cuda` (CubeCL → CUDA C++ → NVRTC).
+//!
+//! burn 0.22 picks the backend from a run-time [`Device`]; this module turns a user's `--device`
+//! string into one, after checking (for CUDA) that the driver and NVRTC can actually be loaded, so
+//! that a machine without a GPU gets one clear line instead of a panic on a runtime worker thread.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+/// Which backend a command runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// burn's `flex` CPU backend (always compiled in).
+    Cpu,
+    /// The CUDA backend, GPU `index` (needs the `cuda` cargo feature).
+    Cuda(usize),
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceKind::Cpu => write!(f, "cpu"),
+            DeviceKind::Cuda(0) => write!(f, "cuda"),
+            DeviceKind::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+impl FromStr for DeviceKind {
+    type Err = DeviceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" | "flex" => Ok(DeviceKind::Cpu),
+            "cuda" | "gpu" => Ok(DeviceKind::Cuda(0)),
+            other => {
+                if let Some(idx) = other.strip_prefix("cuda:") {
+                    idx.parse::<usize>().map(DeviceKind::Cuda).map_err(|_| {
+                        DeviceError::Unknown(format!("{other:?}: expected cuda:<index>, e.g. cuda:0"))
+                    })
+                } else {
+                    Err(DeviceError::Unknown(format!(
+                        "{other:?}: expected one of cpu, cuda, cuda:<index>"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Why a device could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The device string is not one gta knows.
+    #[error("unknown device {0}")]
+    Unknown(String),
+    /// The binary was built without the backend.
+    #[error("device '{0}' is not compiled into this binary (compiled: {1}); rebuild with `--features cuda`")]
+    NotCompiled(String, String),
+    /// The backend is compiled in but the machine cannot run it.
+    #[error("backend 'cuda' could not be initialized: {0}")]
+    Unavailable(String),
+}
+
+/// The backends compiled into this binary.
+pub fn compiled_backends() -> Vec<&'static str> {
+    let mut v = vec!["cpu"];
+    if cfg!(feature = "cuda") {
+        v.push("cuda");
+    }
+    v
+}
+
+/// Create the device for `kind`, seeded with `seed`. For CUDA, first checks that `libcuda.so.1`
+/// loads, `cuInit` succeeds, a device exists and `libnvrtc` loads.
+pub fn init_device(kind: DeviceKind, seed: u64) -> Result<Device, DeviceError> {
+    let device = match kind {
+        DeviceKind::Cpu => Device::flex(),
+        DeviceKind::Cuda(index) => cuda_device(index)?,
+    };
+    device.seed(seed);
+    Ok(device)
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(index: usize) -> Result<Device, DeviceError> {
+    cuda_preflight().map_err(DeviceError::Unavailable)?;
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(index: usize) -> Result<Device, DeviceError> {
+    Err(DeviceError::NotCompiled(
+        DeviceKind::Cuda(index).to_string(),
+        compiled_backends().join(", "),
+    ))
+}
+
+/// Pre-flight check with plain `dlopen` of the libraries cudarc loads later, so that a missing
+/// driver is a readable error rather than a panic inside the runtime. `libloading` is used instead
+/// of hand-written FFI for the dynamic loading itself.
+#[cfg(feature = "cuda")]
+fn cuda_preflight() -> Result<String, String> {
+    use libloading::{Library, Symbol};
+    use std::ffi::c_int;
+    let open = |names: &[&str]| -> Option<(String, Library)> {
+        names
+            .iter()
+            .find_map(|n| unsafe { Library::new(n) }.ok().map(|l| (n.to_string(), l)))
+    };
+    let (cuda_name, cuda) = open(&["libcuda.so.1", "libcuda.so"]).ok_or(
+        "libcuda.so.1 not found: no NVIDIA driver on this machine (or not on the loader path)",
+    )?;
+    let (n, v) = unsafe {
+        let init: Symbol<unsafe extern "C" fn(u32) -> c_int> =
+            cuda.get(b"cuInit\0").map_err(|e| format!("{cuda_name}: {e}"))?;
+        let count: Symbol<unsafe extern "C" fn(*mut c_int) -> c_int> =
+            cuda.get(b"cuDeviceGetCount\0").map_err(|e| format!("{cuda_name}: {e}"))?;
+        let ver: Symbol<unsafe extern "C" fn(*mut c_int) -> c_int> =
+            cuda.get(b"cuDriverGetVersion\0").map_err(|e| format!("{cuda_name}: {e}"))?;
+        let rc = init(0);
+        if rc != 0 {
+            return Err(format!("cuInit(0) failed with CUresult {rc} (100 = no CUDA-capable device)"));
+        }
+        let (mut n, mut v) = (0, 0);
+        count(&mut n);
+        ver(&mut v);
+        (n, v)
+    };
+    if n == 0 {
+        return Err("cuDeviceGetCount returned 0 devices".into());
+    }
+    let nvrtc_names = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
+    let (nvrtc_name, _lib) = open(&nvrtc_names).ok_or_else(|| {
+        format!(
+            "driver OK ({n} device(s), CUDA {}.{}) but libnvrtc was not found (tried {nvrtc_names:?}); \
+             add the CUDA runtime library folder to LD_LIBRARY_PATH, e.g. /usr/local/cuda/lib64",
+            v / 1000,
+            (v % 1000) / 10
+        )
+    })?;
+    std::mem::forget(cuda);
+    Ok(format!("{cuda_name} ok, {n} device(s), driver CUDA {}.{}, {nvrtc_name} ok", v / 1000, (v % 1000) / 10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_strings() {
+        assert_eq!("cpu".parse::<DeviceKind>().unwrap(), DeviceKind::Cpu);
+        assert_eq!("cuda".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda(0));
+        assert_eq!("cuda:3".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda(3));
+        assert!("tpu".parse::<DeviceKind>().is_err());
+        assert!("cuda:x".parse::<DeviceKind>().is_err());
+        assert_eq!(DeviceKind::Cuda(2).to_string(), "cuda:2");
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_feature_is_a_clear_error() {
+        let err = init_device(DeviceKind::Cuda(0), 0).unwrap_err().to_string();
+        assert!(err.contains("not compiled"), "{err}");
+    }
+}

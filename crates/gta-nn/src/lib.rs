@@ -1,0 +1,6 @@
+//! Shared burn building blocks for gta: device selection with a CUDA pre-flight check, and
+//! (as the model crates grow) MLPs, EMA and checkpoint helpers used by more than one stage.
+
+pub mod device;
+
+pub use device::{DeviceError, DeviceKind, compiled_backends, init_device};
