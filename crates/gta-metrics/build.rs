@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 fn main() {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let lib = manifest.join("../../.mujoco/lib");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rustc-link-arg=-Wl,-rpath,{}", lib.display());

@@ -77,7 +77,10 @@ pub struct AugmentReport {
 
 /// The parts folder beside `out`.
 pub fn parts_dir(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     out.with_file_name(format!(".{name}.gta-parts"))
 }
 
@@ -100,7 +103,9 @@ fn source_ids(set: &WindowSet, cfg: &AugmentConfig, n: usize) -> Result<Vec<u32>
         let pass = sampler.next_pass();
         let before = ids.len();
         ids.extend(pass.into_iter().filter(|&id| {
-            allowed.as_ref().is_none_or(|ok| ok[set.episode[id as usize] as usize])
+            allowed
+                .as_ref()
+                .is_none_or(|ok| ok[set.episode[id as usize] as usize])
         }));
         if ids.len() == before {
             empty_passes += 1;
@@ -142,7 +147,12 @@ pub fn augment<G: WindowGenerator>(
     let (d, l) = (set.row_dim(), set.horizon - 1);
     let n_windows = cfg.transitions.div_ceil(l);
     let ids = source_ids(set, cfg, n_windows)?;
-    let used_cond = conditions(&cfg.condition, cfg.alpha, &gather(&set.cond, &ids), &set.cond);
+    let used_cond = conditions(
+        &cfg.condition,
+        cfg.alpha,
+        &gather(&set.cond, &ids),
+        &set.cond,
+    );
 
     let parts = parts_dir(out);
     let manifest = serde_json::json!({
@@ -151,8 +161,12 @@ pub fn augment<G: WindowGenerator>(
     });
     prepare_parts(&parts, &manifest)?;
 
-    let mut report = AugmentReport { windows: n_windows, ..Default::default() };
-    let penalty = (cfg.restore_terminal_reward && cfg.terminal_penalty != 0.0).then_some(cfg.terminal_penalty);
+    let mut report = AugmentReport {
+        windows: n_windows,
+        ..Default::default()
+    };
+    let penalty = (cfg.restore_terminal_reward && cfg.terminal_penalty != 0.0)
+        .then_some(cfg.terminal_penalty);
     let mut done = 0usize;
     for (k, chunk) in ids.chunks(cfg.batch_windows).enumerate() {
         let first = k * cfg.batch_windows;
@@ -182,7 +196,11 @@ pub fn augment<G: WindowGenerator>(
             write_part(&part, &tr, chunk, cond, set, obs, act)?;
         }
         done += n_here;
-        progress(Progress { transitions_done: done, transitions_total: cfg.transitions, resumed });
+        progress(Progress {
+            transitions_done: done,
+            transitions_total: cfg.transitions,
+            resumed,
+        });
     }
 
     // Assemble: read the parts back in order and write the final file atomically.
@@ -191,9 +209,24 @@ pub fn augment<G: WindowGenerator>(
     for k in 0..ids.chunks(cfg.batch_windows).count() {
         let part = parts.join(format!("part-{k:06}.npz"));
         let ds = gta_data::read(&part, &Default::default())?;
-        append_part(&ds, &mut all, &mut src_ep, &mut src_t0, &mut src_cond, &mut win_cond)?;
+        append_part(
+            &ds,
+            &mut all,
+            &mut src_ep,
+            &mut src_t0,
+            &mut src_cond,
+            &mut win_cond,
+        )?;
     }
-    finish_report(&mut report, &all, set, &ids, &used_cond, cfg.transitions, cfg.terminal_penalty);
+    finish_report(
+        &mut report,
+        &all,
+        set,
+        &ids,
+        &used_cond,
+        cfg.transitions,
+        cfg.terminal_penalty,
+    );
     if cfg.clip_actions {
         all.actions.iter_mut().for_each(|a| *a = a.clamp(-1.0, 1.0));
     }
@@ -206,11 +239,23 @@ pub fn augment<G: WindowGenerator>(
         }
     }
     append_columns(&mut ds, &all, obs, act, offset);
-    let put = |ds: &mut Dataset, key: &str, data: ArrayData, n: usize| ds.insert(key, Array::new(vec![n], data));
+    let put = |ds: &mut Dataset, key: &str, data: ArrayData, n: usize| {
+        ds.insert(key, Array::new(vec![n], data))
+    };
     let nw = src_ep.len();
-    put(&mut ds, "windows/source_episode", ArrayData::U32(src_ep), nw);
+    put(
+        &mut ds,
+        "windows/source_episode",
+        ArrayData::U32(src_ep),
+        nw,
+    );
     put(&mut ds, "windows/source_t0", ArrayData::U32(src_t0), nw);
-    put(&mut ds, "windows/source_condition", ArrayData::F32(src_cond), nw);
+    put(
+        &mut ds,
+        "windows/source_condition",
+        ArrayData::F32(src_cond),
+        nw,
+    );
     put(&mut ds, "windows/condition", ArrayData::F32(win_cond), nw);
     let config_toml = toml::to_string(cfg).map_err(|e| AugmentError::Config(e.to_string()))?;
     let meta = [
@@ -221,14 +266,33 @@ pub fn augment<G: WindowGenerator>(
         ("metadata/gta_version", provenance.gta_version.clone()),
         // The recorded report leaves out how many chunks were resumed, so that a resumed run
         // writes the same file as an uninterrupted one.
-        ("metadata/report", serde_json::to_string(&AugmentReport { chunks_resumed: 0, ..report.clone() }).unwrap_or_default()),
+        (
+            "metadata/report",
+            serde_json::to_string(&AugmentReport {
+                chunks_resumed: 0,
+                ..report.clone()
+            })
+            .unwrap_or_default(),
+        ),
     ];
     for (k, v) in meta {
         put(&mut ds, k, ArrayData::Str(vec![v]), 1);
     }
     put(&mut ds, "metadata/seed", ArrayData::U64(vec![cfg.seed]), 1);
-    put(&mut ds, "metadata/restore_terminal_reward", ArrayData::Bool(vec![penalty.is_some()]), 1);
-    gta_data::write(&ds, out, &WriteOptions { overwrite, ..Default::default() })?;
+    put(
+        &mut ds,
+        "metadata/restore_terminal_reward",
+        ArrayData::Bool(vec![penalty.is_some()]),
+        1,
+    );
+    gta_data::write(
+        &ds,
+        out,
+        &WriteOptions {
+            overwrite,
+            ..Default::default()
+        },
+    )?;
     std::fs::remove_dir_all(&parts).map_err(|e| AugmentError::Io(parts.clone(), e.to_string()))?;
     Ok(report)
 }
@@ -313,10 +377,22 @@ fn write_part(
     let nw = ids.len();
     let ep: Vec<u32> = ids.iter().map(|&i| set.episode[i as usize]).collect();
     let t0: Vec<u32> = ids.iter().map(|&i| set.t0[i as usize]).collect();
-    ds.insert("windows/source_episode", Array::new(vec![nw], ArrayData::U32(ep)));
-    ds.insert("windows/source_t0", Array::new(vec![nw], ArrayData::U32(t0)));
-    ds.insert("windows/source_condition", Array::new(vec![nw], ArrayData::F32(gather(&set.cond, ids))));
-    ds.insert("windows/condition", Array::new(vec![nw], ArrayData::F32(cond.to_vec())));
+    ds.insert(
+        "windows/source_episode",
+        Array::new(vec![nw], ArrayData::U32(ep)),
+    );
+    ds.insert(
+        "windows/source_t0",
+        Array::new(vec![nw], ArrayData::U32(t0)),
+    );
+    ds.insert(
+        "windows/source_condition",
+        Array::new(vec![nw], ArrayData::F32(gather(&set.cond, ids))),
+    );
+    ds.insert(
+        "windows/condition",
+        Array::new(vec![nw], ArrayData::F32(cond.to_vec())),
+    );
     Ok(gta_data::write(&ds, part, &WriteOptions::default())?)
 }
 
@@ -373,14 +449,18 @@ fn append_part(
     let u = |k: &str| -> Result<Vec<u32>, AugmentError> {
         match ds.require(k, "a uint32 array")?.data.clone() {
             ArrayData::U32(v) => Ok(v),
-            _ => Err(AugmentError::Config(format!("{}: {k} is not uint32", ds.source.display()))),
+            _ => Err(AugmentError::Config(format!(
+                "{}: {k} is not uint32",
+                ds.source.display()
+            ))),
         }
     };
     all.observations.extend(f("observations")?);
     all.actions.extend(f("actions")?);
     all.next_observations.extend(f("next_observations")?);
     all.rewards.extend(ds.rewards_f32()?);
-    all.terminals.extend(ds.flags("terminals")?.unwrap_or_default());
+    all.terminals
+        .extend(ds.flags("terminals")?.unwrap_or_default());
     all.window_id.extend(u("window_id")?);
     all.step_in_window.extend(u("step_in_window")?);
     ep.extend(u("windows/source_episode")?);
@@ -439,6 +519,9 @@ fn finish_report(
         src += rw;
     }
     r.reward_mean_source = src / k.max(1) as f64;
-    r.cond_mean_source = mean(&mut ids.iter().map(|&i| set.cond[i as usize] as f64), ids.len());
+    r.cond_mean_source = mean(
+        &mut ids.iter().map(|&i| set.cond[i as usize] as f64),
+        ids.len(),
+    );
     r.cond_mean_used = mean(&mut used.iter().map(|&c| c as f64), used.len());
 }

@@ -87,16 +87,26 @@ impl AugmentConfig {
     /// Checks ranges; the message names the field and the expected value.
     pub fn validate(&self) -> Result<(), crate::AugmentError> {
         let bad = |field: &str, expected: &str, got: String| {
-            Err(crate::AugmentError::Config(format!("{field} = {got}: expected {expected}")))
+            Err(crate::AugmentError::Config(format!(
+                "{field} = {got}: expected {expected}"
+            )))
         };
         if !(0.0..=1.0).contains(&self.mu) {
             return bad("mu", "a ratio in [0, 1]", self.mu.to_string());
         }
         if !self.alpha.is_finite() || self.alpha <= 0.0 {
-            return bad("alpha", "a positive multiplier (e.g. 1.3)", self.alpha.to_string());
+            return bad(
+                "alpha",
+                "a positive multiplier (e.g. 1.3)",
+                self.alpha.to_string(),
+            );
         }
         if !self.sampler.guidance_scale.is_finite() {
-            return bad("guidance_scale", "a finite scale (e.g. 2.0)", self.sampler.guidance_scale.to_string());
+            return bad(
+                "guidance_scale",
+                "a finite scale (e.g. 2.0)",
+                self.sampler.guidance_scale.to_string(),
+            );
         }
         if self.transitions == 0 {
             return bad("transitions", "at least 1", "0".into());
@@ -105,7 +115,11 @@ impl AugmentConfig {
             return bad("batch_windows", "at least 1", "0".into());
         }
         if !(0.0..1.0).contains(&self.sample_cond_dropout) {
-            return bad("sample_cond_dropout", "a probability in [0, 1)", self.sample_cond_dropout.to_string());
+            return bad(
+                "sample_cond_dropout",
+                "a probability in [0, 1)",
+                self.sample_cond_dropout.to_string(),
+            );
         }
         Ok(())
     }

@@ -34,7 +34,10 @@ impl EdmGenerator {
         width: usize,
     ) -> Self {
         let mut sampler = cfg.sampler.clone();
-        if matches!(cfg.condition, ConditionMode::Unconditioned | ConditionMode::RewardInpainting) {
+        if matches!(
+            cfg.condition,
+            ConditionMode::Unconditioned | ConditionMode::RewardInpainting
+        ) {
             sampler.guidance_scale = 0.0;
         }
         Self {
@@ -60,11 +63,13 @@ impl WindowGenerator for EdmGenerator {
         inpaint: Option<(&[f32], &[f32])>,
     ) -> Result<Vec<f32>, AugmentError> {
         let shape = [batch, self.horizon, self.width];
-        let upload3 = |v: &[f32]| Tensor::<3>::from_data(TensorData::new(v.to_vec(), shape), &self.device);
+        let upload3 =
+            |v: &[f32]| Tensor::<3>::from_data(TensorData::new(v.to_vec(), shape), &self.device);
         let x = upload3(source);
         let c = Tensor::<2>::from_data(TensorData::new(cond.to_vec(), [batch, 1]), &self.device);
         self.device.seed(seed);
-        let mut guidance = EdmGuidance::new(&self.net, self.sigma_data, c, self.sample_cond_dropout);
+        let mut guidance =
+            EdmGuidance::new(&self.net, self.sigma_data, c, self.sample_cond_dropout);
         let out = match inpaint {
             None => sampler::sample(&self.sampler, &mut guidance, x, self.mu),
             Some((values, mask)) => {

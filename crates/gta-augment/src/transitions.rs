@@ -69,7 +69,8 @@ pub fn split_windows(
             let next = &win[(k + 1) * d..(k + 1) * d + obs_dim];
             let terminal = terminals[w * l + k];
             t.observations.extend_from_slice(&row[..obs_dim]);
-            t.actions.extend_from_slice(&row[obs_dim..obs_dim + act_dim]);
+            t.actions
+                .extend_from_slice(&row[obs_dim..obs_dim + act_dim]);
             let mut r = row[obs_dim + act_dim];
             if let (true, Some(p)) = (terminal, restore_penalty) {
                 r += p;
@@ -98,7 +99,10 @@ mod tests {
         assert_eq!(t.len(), 4);
         assert_eq!(t.observations, vec![0., 1., 4., 5., 12., 13., 16., 17.]);
         assert_eq!(t.actions, vec![2., 6., 14., 18.]);
-        assert_eq!(t.next_observations, vec![4., 5., 8., 9., 16., 17., 20., 21.]);
+        assert_eq!(
+            t.next_observations,
+            vec![4., 5., 8., 9., 16., 17., 20., 21.]
+        );
         // Reward of window 1, row 1 is 19, restored by +100 because its copied flag is set.
         assert_eq!(t.rewards, vec![3., 7., 15., 119.]);
         assert_eq!(t.terminals, terminals.to_vec());

@@ -2,7 +2,9 @@
 //! resume after an interruption, and refusal to overwrite.
 
 use gta_augment::{AugmentConfig, AugmentError, Provenance, WindowGenerator, augment};
-use gta_data::{Array, ArrayData, Dataset, EpisodeOptions, ReadOptions, Trajectories, WindowOptions, WindowSet};
+use gta_data::{
+    Array, ArrayData, Dataset, EpisodeOptions, ReadOptions, Trajectories, WindowOptions, WindowSet,
+};
 
 /// Three episodes (lengths 12, 9, 15; the second terminates), obs 2, act 1.
 fn dataset() -> Dataset {
@@ -27,7 +29,10 @@ fn dataset() -> Dataset {
     }
     let mut ds = Dataset::new("synthetic");
     ds.insert("observations", Array::new(vec![n, 2], ArrayData::F32(obs)));
-    ds.insert("next_observations", Array::new(vec![n, 2], ArrayData::F32(next)));
+    ds.insert(
+        "next_observations",
+        Array::new(vec![n, 2], ArrayData::F32(next)),
+    );
     ds.insert("actions", Array::new(vec![n, 1], ArrayData::F32(act)));
     ds.insert("rewards", Array::new(vec![n], ArrayData::F32(rew)));
     ds.insert("terminals", Array::new(vec![n], ArrayData::Bool(term)));
@@ -37,7 +42,14 @@ fn dataset() -> Dataset {
 
 fn windows(ds: &Dataset) -> WindowSet {
     let traj = Trajectories::from_dataset(ds, &EpisodeOptions::default()).unwrap();
-    WindowSet::build(&traj, &WindowOptions { horizon: 8, ..Default::default() }).unwrap()
+    WindowSet::build(
+        &traj,
+        &WindowOptions {
+            horizon: 8,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Returns the source windows unchanged (what μ = 0 does), and can fail on a given call.
@@ -64,7 +76,12 @@ impl WindowGenerator for Identity {
 }
 
 fn config(transitions: usize) -> AugmentConfig {
-    AugmentConfig { transitions, batch_windows: 4, seed: 3, ..Default::default() }
+    AugmentConfig {
+        transitions,
+        batch_windows: 4,
+        seed: 3,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -73,12 +90,28 @@ fn writes_exactly_the_requested_transitions_with_consistent_next_states() {
     let set = windows(&ds);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gen.hdf5");
-    let mut g = Identity { calls: 0, fail_at: None };
-    let report = augment(&set, &mut g, &config(100), Some(&ds), &Provenance::default(), &out, false, &mut |_| {}).unwrap();
+    let mut g = Identity {
+        calls: 0,
+        fail_at: None,
+    };
+    let report = augment(
+        &set,
+        &mut g,
+        &config(100),
+        Some(&ds),
+        &Provenance::default(),
+        &out,
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(report.transitions, 100);
     assert_eq!(report.windows, 15, "ceil(100 / 7) windows");
     assert_eq!(g.calls, 4, "15 windows in batches of 4");
-    assert!(!gta_augment::augment::parts_dir(&out).exists(), "parts removed after assembly");
+    assert!(
+        !gta_augment::augment::parts_dir(&out).exists(),
+        "parts removed after assembly"
+    );
 
     let back = gta_data::read(&out, &ReadOptions::default()).unwrap();
     let (obs, _) = back.f32_matrix("observations").unwrap();
@@ -90,11 +123,18 @@ fn writes_exactly_the_requested_transitions_with_consistent_next_states() {
     assert_eq!(back.len().unwrap(), 100);
     for k in 0..99 {
         if step[k + 1] == step[k] + 1 {
-            assert_eq!(next[2 * k..2 * k + 2], obs[2 * (k + 1)..2 * (k + 1) + 2], "transition {k}");
+            assert_eq!(
+                next[2 * k..2 * k + 2],
+                obs[2 * (k + 1)..2 * (k + 1) + 2],
+                "transition {k}"
+            );
         }
     }
     // Identity generation + restoration gives back the dataset's own rewards: the mean matches.
-    assert!((report.reward_mean_generated - report.reward_mean_source).abs() < 1e-4, "{report:?}");
+    assert!(
+        (report.reward_mean_generated - report.reward_mean_source).abs() < 1e-4,
+        "{report:?}"
+    );
     // Conditions used are the amplified source conditions: α·c for c > 0, (2 − α)·c for c < 0
     // (episode 1 terminates, so its windows carry the −100 penalty and negative returns).
     let f = |k: &str| back.f32_matrix(k).unwrap().0;
@@ -118,7 +158,10 @@ fn writes_exactly_the_requested_transitions_with_consistent_next_states() {
     for (k, &t) in terms.iter().enumerate() {
         if t {
             assert_eq!(ids[wid[k] as usize], 1);
-            assert_eq!(step[k], 6, "the terminal is the last transition of a window ending the episode");
+            assert_eq!(
+                step[k], 6,
+                "the terminal is the last transition of a window ending the episode"
+            );
         }
     }
     let meta = back.get("metadata/config").expect("config recorded");
@@ -131,26 +174,94 @@ fn an_interrupted_run_resumes_to_the_same_file() {
     let set = windows(&ds);
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.npz");
-    augment(&set, &mut Identity { calls: 0, fail_at: None }, &config(60), None, &Provenance::default(), &whole, false, &mut |_| {}).unwrap();
+    augment(
+        &set,
+        &mut Identity {
+            calls: 0,
+            fail_at: None,
+        },
+        &config(60),
+        None,
+        &Provenance::default(),
+        &whole,
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
 
     let resumed = dir.path().join("resumed.npz");
-    let err = augment(&set, &mut Identity { calls: 0, fail_at: Some(2) }, &config(60), None, &Provenance::default(), &resumed, false, &mut |_| {})
-        .unwrap_err();
+    let err = augment(
+        &set,
+        &mut Identity {
+            calls: 0,
+            fail_at: Some(2),
+        },
+        &config(60),
+        None,
+        &Provenance::default(),
+        &resumed,
+        false,
+        &mut |_| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("interrupted"));
     assert!(!resumed.exists(), "no output file after a failure");
-    let mut g = Identity { calls: 0, fail_at: None };
-    let report = augment(&set, &mut g, &config(60), None, &Provenance::default(), &resumed, false, &mut |_| {}).unwrap();
+    let mut g = Identity {
+        calls: 0,
+        fail_at: None,
+    };
+    let report = augment(
+        &set,
+        &mut g,
+        &config(60),
+        None,
+        &Provenance::default(),
+        &resumed,
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(report.chunks_resumed, 1);
     assert_eq!(g.calls, 2, "9 windows = 3 chunks, 1 already on disk");
     let a = gta_data::read(&whole, &ReadOptions::default()).unwrap();
     let b = gta_data::read(&resumed, &ReadOptions::default()).unwrap();
-    assert!(a.bit_eq(&b), "resumed output differs from the uninterrupted one");
+    assert!(
+        a.bit_eq(&b),
+        "resumed output differs from the uninterrupted one"
+    );
 
     // A changed config does not silently reuse old parts.
-    let _ = augment(&set, &mut Identity { calls: 0, fail_at: Some(2) }, &config(60), None, &Provenance::default(), &dir.path().join("x.npz"), false, &mut |_| {});
-    let other = AugmentConfig { alpha: 1.1, ..config(60) };
-    let err = augment(&set, &mut Identity { calls: 0, fail_at: None }, &other, None, &Provenance::default(), &dir.path().join("x.npz"), false, &mut |_| {})
-        .unwrap_err();
+    let _ = augment(
+        &set,
+        &mut Identity {
+            calls: 0,
+            fail_at: Some(2),
+        },
+        &config(60),
+        None,
+        &Provenance::default(),
+        &dir.path().join("x.npz"),
+        false,
+        &mut |_| {},
+    );
+    let other = AugmentConfig {
+        alpha: 1.1,
+        ..config(60)
+    };
+    let err = augment(
+        &set,
+        &mut Identity {
+            calls: 0,
+            fail_at: None,
+        },
+        &other,
+        None,
+        &Provenance::default(),
+        &dir.path().join("x.npz"),
+        false,
+        &mut |_| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("different augmentation"), "{err}");
 }
 
@@ -161,14 +272,44 @@ fn refuses_to_overwrite_and_rejects_bad_settings() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gen.npz");
     std::fs::write(&out, b"user data").unwrap();
-    let err = augment(&set, &mut Identity { calls: 0, fail_at: None }, &config(10), None, &Provenance::default(), &out, false, &mut |_| {})
-        .unwrap_err();
+    let err = augment(
+        &set,
+        &mut Identity {
+            calls: 0,
+            fail_at: None,
+        },
+        &config(10),
+        None,
+        &Provenance::default(),
+        &out,
+        false,
+        &mut |_| {},
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("output exists"), "{err}");
     assert_eq!(std::fs::read(&out).unwrap(), b"user data");
-    let bad = AugmentConfig { mu: 1.5, ..config(10) };
-    let err = augment(&set, &mut Identity { calls: 0, fail_at: None }, &bad, None, &Provenance::default(), &dir.path().join("y.npz"), false, &mut |_| {})
-        .unwrap_err();
-    assert_eq!(err.to_string(), "augment config: mu = 1.5: expected a ratio in [0, 1]");
+    let bad = AugmentConfig {
+        mu: 1.5,
+        ..config(10)
+    };
+    let err = augment(
+        &set,
+        &mut Identity {
+            calls: 0,
+            fail_at: None,
+        },
+        &bad,
+        None,
+        &Provenance::default(),
+        &dir.path().join("y.npz"),
+        false,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "augment config: mu = 1.5: expected a ratio in [0, 1]"
+    );
 }
 
 #[test]
@@ -177,8 +318,24 @@ fn include_original_puts_the_qlearning_rows_first() {
     let set = windows(&ds);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("both.npz");
-    let cfg = AugmentConfig { include_original: true, ..config(14) };
-    let r = augment(&set, &mut Identity { calls: 0, fail_at: None }, &cfg, Some(&ds), &Provenance::default(), &out, false, &mut |_| {}).unwrap();
+    let cfg = AugmentConfig {
+        include_original: true,
+        ..config(14)
+    };
+    let r = augment(
+        &set,
+        &mut Identity {
+            calls: 0,
+            fail_at: None,
+        },
+        &cfg,
+        Some(&ds),
+        &Provenance::default(),
+        &out,
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
     // The q-learning view skips the two rows flagged as timeouts (D4RL's qlearning_dataset).
     assert_eq!(r.original_transitions, 34);
     let back = gta_data::read(&out, &ReadOptions::default()).unwrap();

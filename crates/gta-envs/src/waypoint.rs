@@ -34,7 +34,10 @@ impl WaypointPolicy {
     pub fn new(id: EnvId, noise_std: f32) -> Self {
         let rows_s = layout(id);
         let (rows, cols) = (rows_s.len(), rows_s[0].len());
-        let free: Vec<bool> = rows_s.iter().flat_map(|r| r.chars().map(|c| c != '#')).collect();
+        let free: Vec<bool> = rows_s
+            .iter()
+            .flat_map(|r| r.chars().map(|c| c != '#'))
+            .collect();
         let g = rows_s
             .iter()
             .enumerate()
@@ -57,17 +60,30 @@ impl WaypointPolicy {
                 }
             }
         }
-        Self { dist, cols, rows, goal: [g.0 as f64, g.1 as f64], noise_std, p_gain: 10.0, d_gain: 1.0 }
+        Self {
+            dist,
+            cols,
+            rows,
+            goal: [g.0 as f64, g.1 as f64],
+            noise_std,
+            p_gain: 10.0,
+            d_gain: 1.0,
+        }
     }
 
     /// Steps from cell (r, c) to the goal (None for walls or outside).
     pub fn steps_to_goal(&self, r: usize, c: usize) -> Option<u32> {
-        (r < self.rows && c < self.cols).then(|| self.dist[r * self.cols + c]).filter(|&d| d != u32::MAX)
+        (r < self.rows && c < self.cols)
+            .then(|| self.dist[r * self.cols + c])
+            .filter(|&d| d != u32::MAX)
     }
 
     /// The next waypoint (a cell centre, or the goal itself) from position `pos`.
     pub fn waypoint(&self, pos: [f64; 2]) -> [f64; 2] {
-        let (r, c) = (pos[0].round().max(0.0) as usize, pos[1].round().max(0.0) as usize);
+        let (r, c) = (
+            pos[0].round().max(0.0) as usize,
+            pos[1].round().max(0.0) as usize,
+        );
         let Some(d) = self.steps_to_goal(r, c) else {
             return self.goal;
         };
@@ -93,7 +109,11 @@ impl Policy for WaypointPolicy {
             let wp = self.waypoint([o[0] as f64, o[1] as f64]);
             for k in 0..2 {
                 let a = self.p_gain * (wp[k] - o[k] as f64) - self.d_gain * o[2 + k] as f64;
-                let eps = if self.noise_std > 0.0 { noise.sample(rng) } else { 0.0 };
+                let eps = if self.noise_std > 0.0 {
+                    noise.sample(rng)
+                } else {
+                    0.0
+                };
                 out.push((a.clamp(-1.0, 1.0) as f32 + eps).clamp(-1.0, 1.0));
             }
         }
@@ -109,7 +129,15 @@ mod tests {
     fn bfs_distances_follow_the_u_maze() {
         // U_MAZE: goal (1,1); path (1,1)-(1,2)-(1,3)-(2,3)-(3,3)-(3,2)-(3,1).
         let p = WaypointPolicy::new(EnvId::Maze2dUmaze, 0.0);
-        let want = [((1, 1), 0), ((1, 2), 1), ((1, 3), 2), ((2, 3), 3), ((3, 3), 4), ((3, 2), 5), ((3, 1), 6)];
+        let want = [
+            ((1, 1), 0),
+            ((1, 2), 1),
+            ((1, 3), 2),
+            ((2, 3), 3),
+            ((3, 3), 4),
+            ((3, 2), 5),
+            ((3, 1), 6),
+        ];
         for ((r, c), d) in want {
             assert_eq!(p.steps_to_goal(r, c), Some(d), "cell ({r},{c})");
         }

@@ -38,7 +38,9 @@ impl FromStr for DeviceKind {
             other => {
                 if let Some(idx) = other.strip_prefix("cuda:") {
                     idx.parse::<usize>().map(DeviceKind::Cuda).map_err(|_| {
-                        DeviceError::Unknown(format!("{other:?}: expected cuda:<index>, e.g. cuda:0"))
+                        DeviceError::Unknown(format!(
+                            "{other:?}: expected cuda:<index>, e.g. cuda:0"
+                        ))
                     })
                 } else {
                     Err(DeviceError::Unknown(format!(
@@ -57,7 +59,9 @@ pub enum DeviceError {
     #[error("unknown device {0}")]
     Unknown(String),
     /// The binary was built without the backend.
-    #[error("device '{0}' is not compiled into this binary (compiled: {1}); rebuild with `--features cuda`")]
+    #[error(
+        "device '{0}' is not compiled into this binary (compiled: {1}); rebuild with `--features cuda`"
+    )]
     NotCompiled(String, String),
     /// The backend is compiled in but the machine cannot run it.
     #[error("backend 'cuda' could not be initialized: {0}")]
@@ -114,15 +118,20 @@ fn cuda_preflight() -> Result<String, String> {
         "libcuda.so.1 not found: no NVIDIA driver on this machine (or not on the loader path)",
     )?;
     let (n, v) = unsafe {
-        let init: Symbol<unsafe extern "C" fn(u32) -> c_int> =
-            cuda.get(b"cuInit\0").map_err(|e| format!("{cuda_name}: {e}"))?;
-        let count: Symbol<unsafe extern "C" fn(*mut c_int) -> c_int> =
-            cuda.get(b"cuDeviceGetCount\0").map_err(|e| format!("{cuda_name}: {e}"))?;
-        let ver: Symbol<unsafe extern "C" fn(*mut c_int) -> c_int> =
-            cuda.get(b"cuDriverGetVersion\0").map_err(|e| format!("{cuda_name}: {e}"))?;
+        let init: Symbol<unsafe extern "C" fn(u32) -> c_int> = cuda
+            .get(b"cuInit\0")
+            .map_err(|e| format!("{cuda_name}: {e}"))?;
+        let count: Symbol<unsafe extern "C" fn(*mut c_int) -> c_int> = cuda
+            .get(b"cuDeviceGetCount\0")
+            .map_err(|e| format!("{cuda_name}: {e}"))?;
+        let ver: Symbol<unsafe extern "C" fn(*mut c_int) -> c_int> = cuda
+            .get(b"cuDriverGetVersion\0")
+            .map_err(|e| format!("{cuda_name}: {e}"))?;
         let rc = init(0);
         if rc != 0 {
-            return Err(format!("cuInit(0) failed with CUresult {rc} (100 = no CUDA-capable device)"));
+            return Err(format!(
+                "cuInit(0) failed with CUresult {rc} (100 = no CUDA-capable device)"
+            ));
         }
         let (mut n, mut v) = (0, 0);
         count(&mut n);
@@ -142,7 +151,11 @@ fn cuda_preflight() -> Result<String, String> {
         )
     })?;
     std::mem::forget(cuda);
-    Ok(format!("{cuda_name} ok, {n} device(s), driver CUDA {}.{}, {nvrtc_name} ok", v / 1000, (v % 1000) / 10))
+    Ok(format!(
+        "{cuda_name} ok, {n} device(s), driver CUDA {}.{}, {nvrtc_name} ok",
+        v / 1000,
+        (v % 1000) / 10
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,417 @@
+//! `gta augment`: GTA's stage B (method.md §6). Loads a model trained by `gta diffusion train`,
+//! picks source windows of the dataset, partially noises and denoises them towards amplified
+//! returns, and writes the generated transitions as a D4RL-layout file.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use gta_augment::{AugmentConfig, ConditionMode, EdmGenerator, Provenance};
+use gta_data::{DenseReweighting, Reweighting, SparseReweighting};
+use gta_diffusion::checkpoint;
+use gta_diffusion::sampler::CfgHeun;
+use gta_nn::{DeviceKind, init_device};
+use sha2::{Digest, Sha256};
+
+use crate::commands::diffusion::{RunConfig, read_run_config};
+use crate::exit::RuntimeFailure;
+
+/// Conditioning of the generated windows.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ConditionArg {
+    /// c = 0.01·amp(R, α): α·R above zero, (2 − α)·R below (paper eq. 11; GTA).
+    Amplified,
+    /// Every window gets the largest window return of the data (ablation, method.md §11).
+    Fixed,
+    /// No return guidance: the unconditional model only (w = 0).
+    Unconditioned,
+    /// Amplified reward inpainting (paper E.6): w = 0, rewards pinned to α·r_src.
+    RewardInpainting,
+}
+
+/// Which source windows to augment.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ReweightArg {
+    /// Shuffled passes over all windows.
+    None,
+    /// Dense-reward bins of the return (method.md §2.6; locomotion, Table 9).
+    Dense,
+    /// Sparse-reward episode weighting: successful episodes λ times more often (maze2d, antmaze).
+    Sparse,
+}
+
+/// Arguments of `gta augment`.
+#[derive(clap::Args, Debug)]
+pub struct AugmentArgs {
+    /// Run folder of a trained model (`gta diffusion train --out RUN_DIR`); its latest checkpoint's
+    /// EMA weights are used.
+    #[arg(long)]
+    model: PathBuf,
+    /// The dataset whose windows are augmented (default: the dataset the model was trained on).
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Output file (.hdf5 or .npz, D4RL layout). Written to a temporary name, renamed when complete;
+    /// an interrupted run resumes from the parts folder `.<name>.gta-parts` beside it.
+    #[arg(long)]
+    out: PathBuf,
+    /// A TOML file with an `AugmentConfig` (every field optional; flags below override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// μ, partial-noising ratio: denoising starts at step ⌊128·(1 − μ)⌋ (default 0.5).
+    #[arg(long)]
+    mu: Option<f64>,
+    /// α, return multiplier of the amplified condition (default 1.3).
+    #[arg(long)]
+    alpha: Option<f64>,
+    /// w, classifier-free guidance scale: 1 = conditional model, 0 = unconditional (default 2.0).
+    #[arg(long)]
+    guidance_scale: Option<f64>,
+    /// Generated transitions to write (default 5,000,000).
+    #[arg(long)]
+    transitions: Option<usize>,
+    /// Windows denoised per batch on the device (default 1000).
+    #[arg(long)]
+    batch_windows: Option<usize>,
+    /// How each window's condition is chosen.
+    #[arg(long, value_enum)]
+    condition: Option<ConditionArg>,
+    /// Source-window selection.
+    #[arg(long, value_enum)]
+    reweighting: Option<ReweightArg>,
+    /// N_B, bins of the dense reweighting (Table 9: 20, 50 or 100).
+    #[arg(long, default_value_t = 50)]
+    bins: usize,
+    /// λ, weight of successful episodes in the sparse reweighting (10 or 30).
+    #[arg(long, default_value_t = 10.0)]
+    lambda: f64,
+    /// Use only windows of episodes whose (undiscounted) return is at least this (paper E.2).
+    #[arg(long)]
+    min_episode_return: Option<f64>,
+    /// Also write the original transitions (q-learning view) in front of the generated ones.
+    #[arg(long)]
+    include_original: bool,
+    /// Reproduce the official code's sampler: guidance only on the Euler step, condition dropout
+    /// 0.25 left on while sampling, terminal penalty kept in generated rewards.
+    #[arg(long)]
+    reference: bool,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Seed of source-window choice and sampler noise (default 0).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    overwrite: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn resolve(args: &AugmentArgs, run: &RunConfig) -> anyhow::Result<AugmentConfig> {
+    let mut cfg = match &args.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("config {}", p.display()))?
+        }
+        None => AugmentConfig::default(),
+    };
+    if let Some(v) = args.mu {
+        cfg.mu = v;
+    }
+    if let Some(v) = args.alpha {
+        cfg.alpha = v;
+    }
+    if let Some(v) = args.guidance_scale {
+        cfg.sampler.guidance_scale = v;
+    }
+    if let Some(v) = args.transitions {
+        cfg.transitions = v;
+    }
+    if let Some(v) = args.batch_windows {
+        cfg.batch_windows = v;
+    }
+    if let Some(v) = args.seed {
+        cfg.seed = v;
+    }
+    if let Some(c) = args.condition {
+        cfg.condition = match c {
+            ConditionArg::Amplified => ConditionMode::Amplified,
+            ConditionArg::Fixed => ConditionMode::Fixed { factor: 1.0 },
+            ConditionArg::Unconditioned => ConditionMode::Unconditioned,
+            ConditionArg::RewardInpainting => ConditionMode::RewardInpainting,
+        };
+    }
+    if let Some(r) = args.reweighting {
+        cfg.reweighting = match r {
+            ReweightArg::None => Reweighting::None,
+            ReweightArg::Dense => Reweighting::Dense(DenseReweighting {
+                n_bins: args.bins,
+                ..Default::default()
+            }),
+            ReweightArg::Sparse => Reweighting::Sparse(SparseReweighting {
+                lambda: args.lambda,
+                ..Default::default()
+            }),
+        };
+    }
+    if args.min_episode_return.is_some() {
+        cfg.min_episode_return = args.min_episode_return;
+    }
+    cfg.include_original |= args.include_original;
+    if args.reference {
+        cfg.sampler.cfg_heun = CfgHeun::CondOnly;
+        cfg.sample_cond_dropout = 0.25;
+        cfg.restore_terminal_reward = false;
+    }
+    // The penalty the model was trained with (none when the windows were built without it).
+    cfg.terminal_penalty = if run.data.terminal_penalty {
+        run.data.penalty
+    } else {
+        0.0
+    };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// sha256 of a file, or of a Minari folder's `data/main_data.hdf5`.
+fn sha256_of(path: &Path) -> anyhow::Result<String> {
+    let file = if path.is_dir() {
+        [
+            path.join("data/main_data.hdf5"),
+            path.join("main_data.hdf5"),
+        ]
+        .into_iter()
+        .find(|p| p.exists())
+        .with_context(|| format!("{}: no main_data.hdf5 to hash", path.display()))?
+    } else {
+        path.to_path_buf()
+    };
+    let mut f =
+        std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", file.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Runs `gta augment`.
+pub fn run(args: AugmentArgs) -> anyhow::Result<()> {
+    let run_cfg = read_run_config(&args.model.join("config.toml"))?;
+    let cfg = resolve(&args, &run_cfg)?;
+    let dataset_path = args
+        .dataset
+        .clone()
+        .or_else(|| run_cfg.dataset.clone())
+        .context("--dataset PATH is required (the model's config names no dataset)")?;
+    if args.out.exists() && !args.overwrite {
+        bail!(
+            "--out {}: file exists; pass --overwrite to replace it",
+            args.out.display()
+        );
+    }
+    let dataset = gta_data::read(&dataset_path, &Default::default())
+        .with_context(|| format!("reading dataset {}", dataset_path.display()))?;
+    let traj = gta_data::Trajectories::from_dataset(&dataset, &Default::default())
+        .with_context(|| format!("dataset {}", dataset_path.display()))?;
+    let set = gta_data::WindowSet::build(&traj, &run_cfg.data)
+        .with_context(|| format!("cutting windows of {}", dataset_path.display()))?;
+    if set.is_empty() {
+        bail!(
+            "dataset {}: no episode is long enough for windows of T = {} rows",
+            dataset_path.display(),
+            set.horizon
+        );
+    }
+    let ckpt_dir = args.model.join("checkpoints");
+    let last = checkpoint::latest(&ckpt_dir)
+        .with_context(|| format!("no checkpoint in {}", ckpt_dir.display()))?;
+    let kind: DeviceKind = args.device.parse()?;
+    let device = init_device(kind, cfg.seed)?;
+    let (net, state) = checkpoint::load_ema(&last, &device)?;
+    if (state.horizon, state.transition_dim) != (set.horizon, set.row_dim()) {
+        bail!(
+            "--dataset {}: windows are {}x{} but the model in {} was trained on {}x{} (obs + act + 1 columns)",
+            dataset_path.display(),
+            set.horizon,
+            set.row_dim(),
+            args.model.display(),
+            state.horizon,
+            state.transition_dim
+        );
+    }
+    let provenance = Provenance {
+        dataset_sha256: sha256_of(&dataset_path)?,
+        model_sha256: sha256_of(&last.join("ema.bpk"))?,
+        gta_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let mut generator = EdmGenerator::new(
+        net,
+        device,
+        state.config.edm.sigma_data,
+        &cfg,
+        set.horizon,
+        set.row_dim(),
+    );
+    let bar = indicatif::ProgressBar::new(cfg.transitions as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} transitions  {per_sec}  ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    let t0 = Instant::now();
+    let report = gta_augment::augment(
+        &set,
+        &mut generator,
+        &cfg,
+        Some(&dataset),
+        &provenance,
+        &args.out,
+        args.overwrite,
+        &mut |p| bar.set_position(p.transitions_done as u64),
+    )
+    .map_err(|e| match e {
+        gta_augment::AugmentError::Io(..) => anyhow::Error::new(RuntimeFailure(e.to_string())),
+        other => anyhow::Error::new(other),
+    })?;
+    bar.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    if args.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["seconds"] = secs.into();
+        v["transitions_per_s"] = (report.transitions as f64 / secs).into();
+        v["out"] = args.out.display().to_string().into();
+        println!("{v}");
+    } else {
+        println!(
+            "wrote {} generated transitions ({} windows) to {}",
+            report.transitions,
+            report.windows,
+            args.out.display()
+        );
+        if report.original_transitions > 0 {
+            println!(
+                "  plus {} original transitions in front",
+                report.original_transitions
+            );
+        }
+        println!(
+            "  mean reward: source {:.4} -> generated {:.4}",
+            report.reward_mean_source, report.reward_mean_generated
+        );
+        println!(
+            "  mean condition: source {:.4} -> used {:.4}",
+            report.cond_mean_source, report.cond_mean_used
+        );
+        println!("  actions outside [-1, 1]: {}", report.actions_out_of_range);
+        println!(
+            "  {:.1} s, {:.0} transitions/s",
+            secs,
+            report.transitions as f64 / secs
+        );
+    }
+    Ok(())
+}
+
+/// The official code's augmentation speed on one H100 (performance.md §1): generated transitions/s.
+const OFFICIAL_TRANSITIONS_PER_S: f64 = 2110.0;
+
+/// Arguments of `gta bench augment`.
+#[derive(clap::Args, Debug)]
+pub struct BenchAugmentArgs {
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Windows per batch (the reference uses 1000).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Timed batches (after the warm-up batch).
+    #[arg(long, default_value_t = 2)]
+    batches: usize,
+    /// μ (0.5 in the anchor).
+    #[arg(long, default_value_t = 0.5)]
+    mu: f64,
+    /// Reproduce the official sampler's call pattern (Heun correction conditional only: 191 calls
+    /// per window at μ = 0.5 instead of 254).
+    #[arg(long)]
+    reference: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `gta bench augment`: generated transitions/s of the halfcheetah-shaped model (D = 24, T = 32,
+/// 29.6M parameters, random weights) at μ = 0.5, w = 2, against the official 2,110/s on one H100.
+pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.batches == 0 {
+        bail!("--batch and --batches must be positive");
+    }
+    let kind: DeviceKind = args.device.parse()?;
+    let device = init_device(kind, 0)?;
+    let config = gta_diffusion::DiffusionConfig::default();
+    let (t, d) = (32usize, 24usize);
+    let net = gta_diffusion::train::init_model(&config, t, d, &device);
+    let mut cfg = AugmentConfig {
+        mu: args.mu,
+        ..AugmentConfig::default()
+    };
+    if args.reference {
+        cfg.sampler.cfg_heun = CfgHeun::CondOnly;
+    }
+    let calls = cfg.sampler.network_calls(args.mu);
+    let mut generator = EdmGenerator::new(net, device, 1.0, &cfg, t, d);
+    let source: Vec<f32> = (0..args.batch * t * d)
+        .map(|i| ((i as f32) * 0.618).sin())
+        .collect();
+    let cond: Vec<f32> = (0..args.batch)
+        .map(|i| 4.8 + (i % 7) as f32 * 0.1)
+        .collect();
+    use gta_augment::WindowGenerator;
+    let t_warm = Instant::now();
+    generator.generate(&source, &cond, args.batch, 0, None)?;
+    let warmup_s = t_warm.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    for k in 0..args.batches {
+        let out = generator.generate(&source, &cond, args.batch, k as u64 + 1, None)?;
+        if out.iter().any(|v| !v.is_finite()) {
+            bail!(RuntimeFailure(format!(
+                "batch {k}: non-finite generated values"
+            )));
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let per_s = (args.batch * args.batches * (t - 1)) as f64 / secs;
+    let ratio = per_s / OFFICIAL_TRANSITIONS_PER_S;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "augment", "device": kind.to_string(), "batch_windows": args.batch,
+                "batches": args.batches, "mu": args.mu, "network_calls_per_window": calls,
+                "warmup_s": warmup_s, "seconds": secs, "transitions_per_s": per_s,
+                "ratio_to_official_h100": ratio,
+            })
+        );
+    } else {
+        println!(
+            "augment bench on {kind}: {} windows x {} batches at mu {} ({} network calls per window)",
+            args.batch, args.batches, args.mu, calls
+        );
+        println!("  warm-up batch (compilation, autotune) {warmup_s:.1} s");
+        println!(
+            "  {per_s:.0} generated transitions/s = {ratio:.2}x the official code on one H100 (2,110/s)"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! `gta diffusion train` and `gta bench diffusion-train`: train the return-conditioned EDM model
+//! (issue 5) and measure its training throughput.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use gta_diffusion::checkpoint;
+use gta_diffusion::{
+    DenoiserConfig, DiffusionConfig, EdmConfig, StepReport, TrainConfig, TrainData, Trainer,
+};
+use gta_nn::{DeviceKind, init_device};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::RuntimeFailure;
+
+/// The official code's training speed on one H100 at batch 256 (performance.md).
+const OFFICIAL_STEPS_PER_S: f64 = 16.1;
+
+/// `gta diffusion` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum DiffusionCmd {
+    /// Train the diffusion model on a dataset's windows; writes RUN_DIR/config.toml,
+    /// metrics.csv and checkpoints/. `--resume RUN_DIR` continues a run exactly.
+    Train(TrainArgs),
+}
+
+/// Arguments of `gta diffusion train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// The dataset (D4RL .hdf5, .npz or Minari folder). Required unless --resume.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// The run folder to create (must not exist or be empty).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A TOML run config (see configs/); missing keys take the paper defaults.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Stop after this many optimizer steps (default: train.steps of the config).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// cpu or cuda[:index].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Run seed (overrides train.seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Continue the run in this folder from its latest checkpoint.
+    #[arg(long, conflicts_with_all = ["out", "config", "seed"])]
+    resume: Option<PathBuf>,
+}
+
+/// The file format of `--config` and `RUN_DIR/config.toml`: the dataset, how windows are cut,
+/// and the diffusion configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Dataset path (set from --dataset).
+    pub dataset: Option<PathBuf>,
+    /// Windows and return conditions (method.md §2); `horizon` is T.
+    pub data: gta_data::WindowOptions,
+    /// The denoiser (its horizon/width are taken from the data).
+    pub model: DenoiserConfig,
+    /// EDM constants.
+    pub edm: EdmConfig,
+    /// Optimisation.
+    pub train: TrainConfig,
+}
+
+impl RunConfig {
+    fn diffusion(&self) -> DiffusionConfig {
+        DiffusionConfig {
+            model: self.model.clone(),
+            edm: self.edm.clone(),
+            train: self.train.clone(),
+        }
+    }
+}
+
+/// Dispatches a `gta diffusion` subcommand.
+pub fn run(cmd: DiffusionCmd) -> anyhow::Result<()> {
+    match cmd {
+        DiffusionCmd::Train(args) => train(args),
+    }
+}
+
+/// Reads the dataset, cuts windows (gta-data) and normalizes rows, next states and the filler
+/// with the dataset's normalizer (method.md §2.3).
+pub fn load_train_data(
+    path: &Path,
+    options: &gta_data::WindowOptions,
+) -> anyhow::Result<(TrainData, gta_data::Normalizer)> {
+    let dataset = gta_data::read(path, &gta_data::ReadOptions::default())
+        .with_context(|| format!("reading dataset {}", path.display()))?;
+    let traj = gta_data::Trajectories::from_dataset(&dataset, &gta_data::EpisodeOptions::default())
+        .with_context(|| format!("dataset {}", path.display()))?;
+    let set = gta_data::WindowSet::build(&traj, options)
+        .with_context(|| format!("cutting windows of {}", path.display()))?;
+    let (obs, act) = (set.obs_dim, set.act_dim);
+    let d = obs + act + 1;
+    let norm = set.normalizer.clone();
+    let mut rows = set.rows;
+    for row in rows.chunks_exact_mut(d) {
+        for ((x, m), s) in row.iter_mut().zip(&norm.mean).zip(&norm.std) {
+            *x = (*x - m) / s;
+        }
+    }
+    let mut next_obs = set.next_obs;
+    for row in next_obs.chunks_exact_mut(obs) {
+        for ((x, m), s) in row.iter_mut().zip(&norm.mean).zip(&norm.std) {
+            *x = (*x - m) / s;
+        }
+    }
+    let filler = (obs..d).map(|c| -norm.mean[c] / norm.std[c]).collect();
+    if set.starts.is_empty() {
+        bail!(
+            "dataset {}: no episode is long enough for windows of T = {} rows",
+            path.display(),
+            options.horizon
+        );
+    }
+    let data = TrainData {
+        obs_dim: obs,
+        act_dim: act,
+        horizon: set.horizon,
+        transition_dim: d,
+        rows,
+        next_obs,
+        starts: set.starts,
+        cond: set.cond,
+        cond_dim: 1,
+        filler,
+    };
+    Ok((data, norm))
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder.
+fn write_atomic(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+pub fn read_run_config(path: &Path) -> anyhow::Result<RunConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let kind: DeviceKind = args.device.parse()?;
+    let (run_dir, mut cfg, resuming) = match &args.resume {
+        Some(dir) => {
+            let cfg = read_run_config(&dir.join("config.toml"))?;
+            (dir.clone(), cfg, true)
+        }
+        None => {
+            let out = args
+                .out
+                .clone()
+                .context("--out RUN_DIR is required (or --resume RUN_DIR)")?;
+            let mut cfg = match &args.config {
+                Some(p) => read_run_config(p)?,
+                None => RunConfig::default(),
+            };
+            if let Some(seed) = args.seed {
+                cfg.train.seed = seed;
+            }
+            (out, cfg, false)
+        }
+    };
+    if let Some(ds) = &args.dataset {
+        cfg.dataset = Some(ds.clone());
+    }
+    let dataset = cfg.dataset.clone().context("--dataset PATH is required")?;
+    if let DenoiserConfig::ResMlp(_) = cfg.model {
+        bail!(
+            "model.kind = \"res_mlp\" (SynthER) trains on transitions, which `gta diffusion train` does not build yet"
+        );
+    }
+    let (data, _norm) = load_train_data(&dataset, &cfg.data)?;
+    cfg.model.set_shape(data.horizon, data.transition_dim);
+    let until = args.steps.unwrap_or(cfg.train.steps);
+    let device = init_device(kind, cfg.train.seed)?;
+    let ckpt_dir = run_dir.join("checkpoints");
+
+    let mut trainer = if resuming {
+        let last = checkpoint::latest(&ckpt_dir)
+            .with_context(|| format!("no checkpoint in {} to resume from", ckpt_dir.display()))?;
+        checkpoint::load(&last, &data, &device)?
+    } else {
+        if run_dir.exists()
+            && std::fs::read_dir(&run_dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+        {
+            bail!(
+                "--out {}: folder exists and is not empty (use --resume to continue a run)",
+                run_dir.display()
+            );
+        }
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        let text = toml::to_string_pretty(&cfg).context("serializing the resolved config")?;
+        write_atomic(&run_dir.join("config.toml"), &text)?;
+        Trainer::new(cfg.diffusion(), &data, &device)?
+    };
+    let params = trainer.model().num_trainable_params();
+    tracing::info!(
+        params,
+        windows = data.num_windows(),
+        "training the diffusion model"
+    );
+
+    let metrics_path = run_dir.join("metrics.csv");
+    let start = trainer.step_count();
+    let mut rows: Vec<String> = match std::fs::read_to_string(&metrics_path) {
+        Ok(text) => text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                l.split(',')
+                    .next()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .is_some_and(|s| s <= start)
+            })
+            .map(str::to_string)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let bar = indicatif::ProgressBar::new(until).with_position(start);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
+            .expect("valid template"),
+    );
+    eprintln!(
+        "gta diffusion train: {} windows of {}x{}, {} trainable parameters, device {kind}, run {}",
+        data.num_windows(),
+        data.horizon,
+        data.transition_dim,
+        params,
+        run_dir.display()
+    );
+    let mut write_error = None;
+    let report = trainer.train(
+        until,
+        |r: &StepReport| {
+            bar.set_position(r.step);
+            bar.set_message(format!("loss {:.4}  {:.1} steps/s", r.loss, r.steps_per_s));
+            rows.push(r.csv_row());
+            let text = std::iter::once(StepReport::CSV_HEADER.to_string())
+                .chain(rows.iter().cloned())
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n";
+            if let Err(e) = write_atomic(&metrics_path, &text) {
+                write_error.get_or_insert(e);
+            }
+        },
+        |t| checkpoint::save(t, &ckpt_dir).map(|_| ()),
+    );
+    bar.finish();
+    if let Some(e) = write_error {
+        return Err(e.context(RuntimeFailure("writing metrics.csv failed".into())));
+    }
+    let report = report?;
+    match report {
+        Some(r) => eprintln!("done: step {}, loss {:.5}, lr {:.3e}", r.step, r.loss, r.lr),
+        None => eprintln!(
+            "nothing to do: the run is already at step {}",
+            trainer.step_count()
+        ),
+    }
+    Ok(())
+}
+
+/// Arguments of `gta bench diffusion-train`.
+#[derive(clap::Args, Debug)]
+pub struct BenchTrainArgs {
+    /// cpu or cuda[:index].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Batch size.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    steps: u64,
+    /// Untimed warm-up steps (kernel compilation, autotune), each synchronized.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `gta bench diffusion-train`: steps/s of the halfcheetah MixerUnet (29,628,949 parameters).
+pub fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.steps == 0 {
+        bail!("--batch and --steps must be positive");
+    }
+    let kind: DeviceKind = args.device.parse()?;
+    let device = init_device(kind, 0)?;
+    // Halfcheetah-shaped windows: D = 24 (obs 17, act 6, reward 1), T = 32.
+    let data = TrainData::synthetic(17, 6, 32, 4096, 0);
+    let mut config = DiffusionConfig::default();
+    config.train.batch_size = args.batch;
+    config.train.seed = 0;
+    let mut trainer = Trainer::new(config, &data, &device)?;
+    let params = trainer.model().num_trainable_params();
+    let memory = |peak: &mut Option<u64>| {
+        if let Some(u) = device.memory_pool_usage() {
+            *peak = Some(peak.unwrap_or(0).max(u.bytes_reserved));
+        }
+    };
+    let mut peak = None;
+
+    let t_warm = Instant::now();
+    let mut first_step_s = 0.0;
+    for i in 0..args.warmup {
+        let t = Instant::now();
+        let (loss, _) = trainer.train_step();
+        let loss = loss.into_scalar::<f32>(); // synchronizes
+        if !loss.is_finite() {
+            return Err(anyhow::Error::new(RuntimeFailure(format!(
+                "warm-up step {i}: loss is {loss}"
+            ))));
+        }
+        if i == 0 {
+            first_step_s = t.elapsed().as_secs_f64();
+        }
+        memory(&mut peak);
+    }
+    let warmup_s = t_warm.elapsed().as_secs_f64();
+
+    let t0 = Instant::now();
+    let mut last = None;
+    for _ in 0..args.steps {
+        last = Some(trainer.train_step().0);
+    }
+    let final_loss = last.expect("at least one step").into_scalar::<f32>(); // synchronizes
+    let secs = t0.elapsed().as_secs_f64();
+    memory(&mut peak);
+    let steps_per_s = args.steps as f64 / secs;
+    let ratio = steps_per_s / OFFICIAL_STEPS_PER_S;
+    if args.json {
+        let v = serde_json::json!({
+            "bench": "diffusion-train",
+            "device": kind.to_string(),
+            "batch": args.batch,
+            "params": params,
+            "warmup_steps": args.warmup,
+            "warmup_s": warmup_s,
+            "first_step_s": first_step_s,
+            "steps": args.steps,
+            "seconds": secs,
+            "steps_per_s": steps_per_s,
+            "ms_per_step": 1e3 / steps_per_s,
+            "device_memory_reserved_peak_bytes": peak,
+            "official_steps_per_s": OFFICIAL_STEPS_PER_S,
+            "ratio_to_official": ratio,
+            "final_loss": final_loss,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "diffusion-train: MixerUnet D=24 T=32 ({params} params), batch {}, f32, device {kind}",
+            args.batch
+        );
+        println!(
+            "warm-up: {} steps in {warmup_s:.2} s (first step {first_step_s:.2} s)",
+            args.warmup
+        );
+        println!(
+            "timed: {} steps in {secs:.3} s = {steps_per_s:.2} steps/s, {:.1} ms/step",
+            args.steps,
+            1e3 / steps_per_s
+        );
+        match peak {
+            Some(b) => println!(
+                "device memory (pool reserved, sampled peak): {:.1} MiB",
+                b as f64 / (1 << 20) as f64
+            ),
+            None => println!("device memory: not reported by this backend"),
+        }
+        println!("ratio to the official code (16.1 steps/s on one H100): {ratio:.3}x");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(name: &str) -> RunConfig {
+        read_run_config(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../configs")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn halfcheetah_config_spells_out_the_paper_defaults() {
+        let cfg = config("halfcheetah-medium-v2.toml");
+        let defaults = RunConfig {
+            dataset: cfg.dataset.clone(),
+            ..RunConfig::default()
+        };
+        assert_eq!(cfg.diffusion(), defaults.diffusion());
+        assert_eq!(cfg.data, defaults.data);
+    }
+
+    #[test]
+    fn tiny_config_parses_and_unknown_keys_are_refused() {
+        let cfg = config("tiny.toml");
+        assert_eq!(cfg.data.horizon, 8);
+        assert_eq!(cfg.train.steps, 200);
+        match &cfg.model {
+            DenoiserConfig::MixerUnet(m) => {
+                assert_eq!((m.dim, m.dim_mults.clone()), (8, vec![1, 2]))
+            }
+            other => panic!("unexpected model {other:?}"),
+        }
+        let err = toml::from_str::<RunConfig>("[train]\nstepz = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stepz"), "{err}");
+    }
+}

@@ -1,0 +1,10 @@
+//! One module per subcommand group.
+
+pub mod augment;
+pub mod bench;
+pub mod data;
+pub mod demo;
+pub mod diffusion;
+pub mod env;
+pub mod quality;
+pub mod rl;

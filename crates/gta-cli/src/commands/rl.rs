@@ -1,0 +1,485 @@
+//! `gta rl train`, `gta rl eval` and `gta bench rl`: offline RL on original or augmented data
+//! (issue 7; method.md §9) and the gradient-step throughput of TD3+BC/IQL.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use gta_nn::{DeviceKind, init_device};
+use gta_rl::checkpoint;
+use gta_rl::{
+    Algo, IqlConfig, MetricsRow, ReplayBuffer, RlConfig, Td3BcConfig, TrainConfig, Trainer,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::RuntimeFailure;
+
+/// The official TD3+BC (CORL, PyTorch) speed on one H100 at batch 1024 (performance.md).
+const OFFICIAL_TD3BC_STEPS_PER_S: f64 = 150.5;
+
+/// `gta rl` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum RlCmd {
+    /// Train an offline-RL agent on a dataset (optionally + GTA's augmented data); writes
+    /// RUN_DIR/config.toml, metrics.csv and checkpoints/. `--resume RUN_DIR` continues exactly.
+    Train(TrainArgs),
+    /// Evaluate the latest checkpoint of a run in its env (D4RL normalized score).
+    Eval(EvalArgs),
+}
+
+/// Arguments of `gta rl train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// td3bc or iql.
+    #[arg(long, default_value = "td3bc")]
+    algo: String,
+    /// The original dataset (D4RL .hdf5, .npz or Minari folder). Required unless --resume.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// GTA's augmented dataset, appended to the original (uniform sampling over the union).
+    #[arg(long)]
+    augmented: Option<PathBuf>,
+    /// Env or D4RL dataset id for evaluation and score normalization (e.g. halfcheetah-medium-v2).
+    #[arg(long)]
+    env: Option<String>,
+    /// The run folder to create (must not exist or be empty).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Gradient steps (default 1,000,000).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Evaluate every K steps (default 5,000).
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Episodes per evaluation (default 10; use 100 for maze2d/antmaze).
+    #[arg(long)]
+    eval_episodes: Option<usize>,
+    /// Minibatch size (default 1024).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Run seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// cpu or cuda[:index].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Continue the run in this folder from its latest checkpoint (to --steps, if given).
+    #[arg(long, conflicts_with_all = ["out", "dataset", "augmented", "env", "seed", "batch"])]
+    resume: Option<PathBuf>,
+}
+
+/// Arguments of `gta rl eval`.
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// The run folder (written by `gta rl train`).
+    run_dir: PathBuf,
+    /// Episodes (default: the run's eval_episodes).
+    #[arg(long)]
+    episodes: Option<usize>,
+    /// Reset seed of the first episode (default: the run seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `RUN_DIR/config.toml`: the data paths and the resolved RL configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// The original dataset.
+    pub dataset: Option<PathBuf>,
+    /// The augmented dataset, if any.
+    pub augmented: Option<PathBuf>,
+    /// Algorithm.
+    pub algo: Option<Algo>,
+    /// Evaluation env / dataset id.
+    pub env: String,
+    /// TD3+BC settings.
+    pub td3bc: Td3BcConfig,
+    /// IQL settings.
+    pub iql: IqlConfig,
+    /// Protocol.
+    pub train: TrainConfig,
+}
+
+impl RunConfig {
+    fn rl(&self) -> RlConfig {
+        RlConfig {
+            algo: self.algo.unwrap_or(Algo::Td3bc),
+            env: self.env.clone(),
+            td3bc: self.td3bc.clone(),
+            iql: self.iql.clone(),
+            train: self.train.clone(),
+        }
+    }
+}
+
+/// Dispatches a `gta rl` subcommand.
+pub fn run(cmd: RlCmd) -> anyhow::Result<()> {
+    match cmd {
+        RlCmd::Train(args) => train(args),
+        RlCmd::Eval(args) => eval(args),
+    }
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder.
+fn write_atomic(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+fn read_run_config(path: &Path) -> anyhow::Result<RunConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+}
+
+/// The q-learning view of a dataset file. The original uses D4RL's `qlearning_dataset`
+/// (s′ = next row, timeouts dropped, as CORL); generated data carries its own s′.
+fn load_qlearning(path: &Path, generated: bool) -> anyhow::Result<gta_data::QLearning> {
+    let ds = gta_data::read(path, &gta_data::ReadOptions::default())
+        .with_context(|| format!("reading dataset {}", path.display()))?;
+    gta_data::qlearning(&ds, generated).with_context(|| format!("dataset {}", path.display()))
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let kind: DeviceKind = args.device.parse()?;
+    let (run_dir, mut cfg, resuming) = match &args.resume {
+        Some(dir) => (
+            dir.clone(),
+            read_run_config(&dir.join("config.toml"))?,
+            true,
+        ),
+        None => {
+            let out = args
+                .out
+                .clone()
+                .context("--out RUN_DIR is required (or --resume RUN_DIR)")?;
+            let mut cfg = RunConfig {
+                dataset: Some(args.dataset.clone().context("--dataset PATH is required")?),
+                augmented: args.augmented.clone(),
+                algo: Some(args.algo.parse()?),
+                env: args.env.clone().context("--env ENV_ID is required")?,
+                ..RunConfig::default()
+            };
+            if let Some(s) = args.seed {
+                cfg.train.seed = s;
+            }
+            if let Some(b) = args.batch {
+                cfg.train.batch_size = b;
+            }
+            (out, cfg, false)
+        }
+    };
+    if let Some(s) = args.steps {
+        cfg.train.steps = s;
+    }
+    if let Some(k) = args.eval_every {
+        cfg.train.eval_every = k;
+    }
+    if let Some(n) = args.eval_episodes {
+        cfg.train.eval_episodes = n;
+    }
+    gta_envs::EnvId::parse(&cfg.env).with_context(|| format!("--env {}", cfg.env))?;
+    let rl = cfg.rl();
+    rl.validate()?;
+    let dataset = cfg.dataset.clone().context("config has no dataset")?;
+    let original = load_qlearning(&dataset, false)?;
+    let augmented = match &cfg.augmented {
+        Some(p) => Some(load_qlearning(p, true)?),
+        None => None,
+    };
+    let device = init_device(kind, cfg.train.seed)?;
+    let buffer = ReplayBuffer::new(
+        &original,
+        augmented.as_ref(),
+        cfg.train.normalize_states,
+        &device,
+    )?;
+    let ckpt_dir = run_dir.join("checkpoints");
+    let mut trainer = if resuming {
+        let last = checkpoint::latest(&ckpt_dir)
+            .with_context(|| format!("no checkpoint in {} to resume from", ckpt_dir.display()))?;
+        let mut t = checkpoint::load(&last, buffer)?;
+        // Protocol changes given on the command line (steps, eval cadence) apply on resume.
+        t.config.train = cfg.train.clone();
+        t
+    } else {
+        if run_dir.exists()
+            && std::fs::read_dir(&run_dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+        {
+            bail!(
+                "--out {}: folder exists and is not empty (use --resume to continue a run)",
+                run_dir.display()
+            );
+        }
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        Trainer::new(rl.clone(), buffer)?
+    };
+    let text = toml::to_string_pretty(&cfg).context("serializing the resolved config")?;
+    write_atomic(&run_dir.join("config.toml"), &text)?;
+
+    let until = cfg.train.steps;
+    let start = trainer.step_count();
+    let metrics_path = run_dir.join("metrics.csv");
+    let mut rows: Vec<String> = match std::fs::read_to_string(&metrics_path) {
+        Ok(text) => text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                l.split(',')
+                    .next()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .is_some_and(|s| s <= start)
+            })
+            .map(str::to_string)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let buf = trainer.buffer();
+    eprintln!(
+        "gta rl train: {} on {} transitions ({} original + {} generated), obs {} act {}, env {}, device {kind}, run {}",
+        rl.algo,
+        buf.len,
+        buf.original_len,
+        buf.len - buf.original_len,
+        buf.obs_dim,
+        buf.act_dim,
+        cfg.env,
+        run_dir.display()
+    );
+    let bar = indicatif::ProgressBar::new(until).with_position(start);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
+            .expect("valid template"),
+    );
+    let header = MetricsRow::csv_header(rl.algo);
+    let mut write_error = None;
+    let result = trainer.train(
+        until,
+        |r: &MetricsRow| {
+            bar.set_position(r.step);
+            let score = r
+                .eval
+                .as_ref()
+                .map_or("-".to_string(), |e| format!("{:.1}", e.normalized_score));
+            bar.set_message(format!("score {score}  {:.1} steps/s", r.steps_per_s));
+            rows.push(r.csv_row(rl.algo));
+            let text = std::iter::once(header.clone())
+                .chain(rows.iter().cloned())
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n";
+            if let Err(e) = write_atomic(&metrics_path, &text) {
+                write_error.get_or_insert(e);
+            }
+        },
+        |t| checkpoint::save(t, &ckpt_dir).map(|_| ()),
+    );
+    bar.finish();
+    if let Some(e) = write_error {
+        return Err(e.context(RuntimeFailure("writing metrics.csv failed".into())));
+    }
+    match result? {
+        Some(r) => match &r.eval {
+            Some(e) => eprintln!(
+                "done: step {}, normalized score {:.1} ± {:.1} (return {:.1})",
+                r.step, e.normalized_score, e.normalized_score_std, e.return_mean
+            ),
+            None => eprintln!("done: step {}", r.step),
+        },
+        None => eprintln!(
+            "nothing to do: the run is already at step {}",
+            trainer.step_count()
+        ),
+    }
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let ckpt_dir = args.run_dir.join("checkpoints");
+    let last = checkpoint::latest(&ckpt_dir)
+        .with_context(|| format!("no checkpoint in {}", ckpt_dir.display()))?;
+    let state = checkpoint::read_state(&last)?;
+    let device = init_device(DeviceKind::Cpu, state.config.train.seed)?;
+    let mut agent = gta_rl::build_agent(&state.config, state.obs_dim, state.act_dim, &device);
+    agent.load(&last)?;
+    let policy = gta_rl::HostPolicy {
+        actor: agent.host_actor(),
+        normalizer: state.normalizer.clone(),
+    };
+    let episodes = args.episodes.unwrap_or(state.config.train.eval_episodes);
+    let seed = args.seed.unwrap_or(state.config.train.seed);
+    let r = gta_envs::evaluate(&state.config.env, &policy, episodes, seed)?;
+    if args.json {
+        let v = serde_json::json!({
+            "run": args.run_dir,
+            "checkpoint_step": state.step,
+            "env": r.env,
+            "episodes": episodes,
+            "return_mean": r.return_mean,
+            "return_std": r.return_std,
+            "normalized_score": r.normalized_score,
+            "normalized_score_std": r.normalized_score_std,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{} step {}: {} episodes of {}, normalized score {:.1} ± {:.1}, return {:.1} ± {:.1}",
+            state.config.algo,
+            state.step,
+            episodes,
+            r.env,
+            r.normalized_score,
+            r.normalized_score_std,
+            r.return_mean,
+            r.return_std
+        );
+    }
+    Ok(())
+}
+
+/// Arguments of `gta bench rl`.
+#[derive(clap::Args, Debug)]
+pub struct BenchRlArgs {
+    /// td3bc or iql.
+    #[arg(long, default_value = "td3bc")]
+    algo: String,
+    /// cpu or cuda[:index].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Batch size.
+    #[arg(long, default_value_t = 1024)]
+    batch: usize,
+    /// Timed gradient steps.
+    #[arg(long, default_value_t = 200)]
+    steps: u64,
+    /// Untimed warm-up steps (kernel compilation, autotune), each synchronized.
+    #[arg(long, default_value_t = 10)]
+    warmup: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `gta bench rl`: gradient steps/s at batch 1024 on synthetic halfcheetah-shaped data
+/// (obs 17, act 6, 200k transitions), CORL network sizes, and the ratio to the official
+/// TD3+BC's 150.5 steps/s on one H100.
+pub fn bench_rl(args: BenchRlArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.steps == 0 {
+        bail!("--batch and --steps must be positive");
+    }
+    let algo: Algo = args.algo.parse()?;
+    let kind: DeviceKind = args.device.parse()?;
+    let device = init_device(kind, 0)?;
+    let data = gta_rl::synthetic_qlearning(200_000, 17, 6, 0);
+    let buffer = ReplayBuffer::new(&data, None, true, &device)?;
+    let mut config = RlConfig {
+        algo,
+        ..RlConfig::default()
+    };
+    config.train.batch_size = args.batch;
+    config.train.steps = args.warmup + args.steps;
+    let mut trainer = Trainer::new(config, buffer)?;
+    let read = |losses: gta_rl::Losses| -> f32 {
+        losses
+            .into_iter()
+            .next()
+            .expect("every update reports a loss")
+            .1
+            .into_scalar::<f32>() // synchronizes
+    };
+
+    let t_warm = Instant::now();
+    let mut first_step_s = 0.0;
+    for i in 0..args.warmup {
+        let t = Instant::now();
+        let loss = read(trainer.train_step());
+        if !loss.is_finite() {
+            return Err(anyhow::Error::new(RuntimeFailure(format!(
+                "warm-up step {i}: loss is {loss}"
+            ))));
+        }
+        if i == 0 {
+            first_step_s = t.elapsed().as_secs_f64();
+        }
+    }
+    let warmup_s = t_warm.elapsed().as_secs_f64();
+
+    let t0 = Instant::now();
+    let mut last = None;
+    for _ in 0..args.steps {
+        last = Some(trainer.train_step());
+    }
+    let final_loss = read(last.expect("at least one step"));
+    let secs = t0.elapsed().as_secs_f64();
+    let steps_per_s = args.steps as f64 / secs;
+    let ratio = steps_per_s / OFFICIAL_TD3BC_STEPS_PER_S;
+    if args.json {
+        let v = serde_json::json!({
+            "bench": "rl",
+            "algo": algo.to_string(),
+            "device": kind.to_string(),
+            "batch": args.batch,
+            "warmup_steps": args.warmup,
+            "warmup_s": warmup_s,
+            "first_step_s": first_step_s,
+            "steps": args.steps,
+            "seconds": secs,
+            "steps_per_s": steps_per_s,
+            "ms_per_step": 1e3 / steps_per_s,
+            "official_td3bc_steps_per_s": OFFICIAL_TD3BC_STEPS_PER_S,
+            "ratio_to_official_td3bc": ratio,
+            "final_loss": final_loss,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "rl: {algo}, MLP 256x2, halfcheetah shape (obs 17, act 6), batch {}, f32, device {kind}",
+            args.batch
+        );
+        println!(
+            "warm-up: {} steps in {warmup_s:.2} s (first step {first_step_s:.2} s)",
+            args.warmup
+        );
+        println!(
+            "timed: {} steps in {secs:.3} s = {steps_per_s:.1} steps/s, {:.2} ms/step",
+            args.steps,
+            1e3 / steps_per_s
+        );
+        println!("ratio to the official TD3+BC (150.5 steps/s on one H100): {ratio:.3}x");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_config_round_trips_and_refuses_unknown_keys() {
+        let cfg = RunConfig {
+            dataset: Some("d.hdf5".into()),
+            algo: Some(Algo::Iql),
+            env: "hopper-medium-v2".into(),
+            ..RunConfig::default()
+        };
+        let text = toml::to_string_pretty(&cfg).unwrap();
+        let back: RunConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back.rl(), cfg.rl());
+        assert_eq!(back.rl().train.batch_size, 1024, "paper batch by default");
+        let err = toml::from_str::<RunConfig>("[td3bc]\nalpa = 2.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("alpa"), "{err}");
+    }
+}

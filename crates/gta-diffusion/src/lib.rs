@@ -1,0 +1,55 @@
+//! Stage A of GTA: the return-conditioned EDM diffusion model.
+//!
+//! - [`mixer_unet`]: the MixerUnet denoiser (method.md §3); [`resmlp`]: SynthER's residual MLP
+//!   (§8.1); both behind [`denoiser::Denoiser`].
+//! - [`edm`]: preconditioning, training noise and the masked loss (§4).
+//! - [`train`]: Adam, global-norm clipping, LR schedules, EMA, checkpoints with exact resume (§5).
+//! - [`official`]: the name mapping from the official PyTorch state dict.
+//!
+//! Library code never prints: progress goes to a callback, diagnostics to `tracing`.
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod denoiser;
+pub mod edm;
+pub mod ema;
+pub mod embedding;
+pub mod error;
+pub mod grad;
+pub mod guidance;
+pub mod mixer_unet;
+pub mod official;
+pub mod resmlp;
+pub mod sampler;
+pub mod schedule;
+pub mod train;
+
+pub use config::{DiffusionConfig, TrainConfig};
+pub use data::{DeviceData, TrainData, WindowSampler};
+pub use denoiser::{Denoiser, DenoiserConfig};
+pub use edm::EdmConfig;
+pub use error::DiffusionError;
+pub use mixer_unet::{MixerUnet, MixerUnetConfig};
+pub use resmlp::{ResMlp, ResMlpConfig};
+pub use train::{StepReport, Trainer};
+
+/// Random stream of the window sampler's permutations.
+pub const STREAM_SAMPLER: u64 = 1;
+/// Random stream of the per-step training noise (σ, n, dropout mask).
+pub const STREAM_NOISE: u64 = 2;
+/// Random stream of model initialisation.
+pub const STREAM_INIT: u64 = 3;
+
+/// A 64-bit seed for draw `counter` of stream `stream` under the run seed `seed` (SplitMix64
+/// finaliser; a few lines, so written here rather than pulling in a hashing crate). Every random
+/// draw of training is a pure function of `(seed, stream, counter)`, which makes resume exact.
+pub fn derive_seed(seed: u64, stream: u64, counter: u64) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    mix(mix(mix(seed) ^ stream) ^ counter)
+}
