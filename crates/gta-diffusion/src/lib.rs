@@ -41,15 +41,4 @@ pub const STREAM_NOISE: u64 = 2;
 /// Random stream of model initialisation.
 pub const STREAM_INIT: u64 = 3;
 
-/// A 64-bit seed for draw `counter` of stream `stream` under the run seed `seed` (SplitMix64
-/// finaliser; a few lines, so written here rather than pulling in a hashing crate). Every random
-/// draw of training is a pure function of `(seed, stream, counter)`, which makes resume exact.
-pub fn derive_seed(seed: u64, stream: u64, counter: u64) -> u64 {
-    fn mix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    mix(mix(mix(seed) ^ stream) ^ counter)
-}
+pub use gta_nn::derive_seed;

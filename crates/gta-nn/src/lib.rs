@@ -2,5 +2,7 @@
 //! (as the model crates grow) MLPs, EMA and checkpoint helpers used by more than one stage.
 
 pub mod device;
+pub mod seed;
 
 pub use device::{DeviceError, DeviceKind, compiled_backends, init_device};
+pub use seed::derive_seed;

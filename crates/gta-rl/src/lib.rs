@@ -33,15 +33,4 @@ pub const STREAM_AGENT: u64 = 2;
 /// Random stream: network initialisation.
 pub const STREAM_INIT: u64 = 3;
 
-/// Seed of draw `counter` of stream `stream` in the run seeded `seed` (splitmix64 mixing). Every
-/// random draw of a run is a function of `(seed, stream, step)`, so a resumed run repeats the
-/// draws of an uninterrupted one without storing any RNG state.
-pub fn derive_seed(seed: u64, stream: u64, counter: u64) -> u64 {
-    fn mix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    mix(mix(mix(seed) ^ stream) ^ counter)
-}
+pub use gta_nn::derive_seed;
