@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README "Run the tests"; .ci/run calls exactly this).
 # 1. installs what the tests need (MuJoCo's library, Python h5py/numpy for the interoperability test),
-# 2. runs every test of the workspace on the CPU backend,
-# 3. compiles the CUDA backend (compile only: CI has no GPU) so the GPU path cannot rot unnoticed.
+# 2. compiles the CUDA backend (compile only: CI has no GPU) so the GPU path cannot rot unnoticed,
+# 3. runs every test of the workspace on the CPU backend (last, so its summary closes the log).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$GTA_ROOT"
@@ -13,7 +13,7 @@ if ! python3 -c "import h5py, numpy" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check h5py numpy
 fi
 
-echo "== cargo test (CPU backend), target dir $CARGO_TARGET_DIR"
-cargo test --workspace --locked 2>&1
-echo "== cargo check --features cuda (compile-only check of the GPU path)"
+echo "== cargo check --features cuda (compile-only check of the GPU path), target dir $CARGO_TARGET_DIR"
 cargo check --locked -p gta-cli --features cuda 2>&1
+echo "== cargo test (CPU backend)"
+cargo test --workspace --locked 2>&1
