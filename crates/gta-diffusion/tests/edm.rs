@@ -31,8 +31,17 @@ fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
+/// burn's CPU backend has one process-wide random generator, used by model initialisation:
+/// tests that build models must not interleave, or each one's weights depend on scheduling.
+static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn preconditioning_matches_closed_forms() {
+    let _rng = rng_lock();
     // σ = σ_d = 1: c_skip = 1/2, c_out = c_in = 1/√2, λ = 2, c_noise = 0.
     let p = Precond::new(1.0, 1.0);
     let r = std::f64::consts::FRAC_1_SQRT_2;
@@ -62,6 +71,7 @@ fn preconditioning_matches_closed_forms() {
 /// against the f64 closed form.
 #[test]
 fn tensor_preconditioning_matches_f64_formula() {
+    let _rng = rng_lock();
     let device = Device::flex();
     let net = tiny(&device);
     let (b, t, d) = (4, 8, 5);
@@ -93,6 +103,7 @@ fn tensor_preconditioning_matches_f64_formula() {
 
 #[test]
 fn condition_dropout_only_when_a_mask_is_given() {
+    let _rng = rng_lock();
     let device = Device::flex();
     let net = tiny(&device);
     let b = 4;
@@ -178,6 +189,7 @@ impl ModuleVisitor for Dot<'_> {
 
 #[test]
 fn edm_loss_gradient_matches_finite_differences() {
+    let _rng = rng_lock();
     let device = Device::flex();
     // T = 8, D = 5 keeps every normalised row at ≥ 4 values (LayerNorm over 2 values is a
     // sign function, which finite differences cannot follow).
