@@ -16,4 +16,13 @@ fi
 echo "== cargo check --features cuda (compile-only check of the GPU path), target dir $CARGO_TARGET_DIR"
 cargo check --locked -p gta-cli --features cuda 2>&1
 echo "== cargo test (CPU backend)"
-cargo test --workspace --locked 2>&1
+log="$(mktemp)"
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# One closing line over all test binaries (cargo's own last lines are per-binary, often doc tests).
+read -r passed failed < <(grep -E '^test result: ' "$log" \
+    | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' \
+    | awk '{p += $1; f += $2} END {print p + 0, f + 0}')
+rm -f "$log"
+echo "tests: $passed passed, $failed failed"
+exit "$status"
