@@ -136,14 +136,7 @@ pub fn load_train_data(
     Ok((data, norm))
 }
 
-/// Writes `contents` to `path` through a temporary file in the same folder.
-fn write_atomic(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
-}
+use super::run_dir::write_atomic;
 
 pub fn read_run_config(path: &Path) -> anyhow::Result<RunConfig> {
     let text =
@@ -193,18 +186,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             .with_context(|| format!("no checkpoint in {} to resume from", ckpt_dir.display()))?;
         checkpoint::load(&last, &data, &device)?
     } else {
-        if run_dir.exists()
-            && std::fs::read_dir(&run_dir)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
-        {
-            bail!(
-                "--out {}: folder exists and is not empty (use --resume to continue a run)",
-                run_dir.display()
-            );
-        }
-        std::fs::create_dir_all(&run_dir)
-            .with_context(|| format!("creating {}", run_dir.display()))?;
+        super::run_dir::create_new(&run_dir)?;
         let text = toml::to_string_pretty(&cfg).context("serializing the resolved config")?;
         write_atomic(&run_dir.join("config.toml"), &text)?;
         Trainer::new(cfg.diffusion(), &data, &device)?

@@ -8,3 +8,4 @@ pub mod diffusion;
 pub mod env;
 pub mod quality;
 pub mod rl;
+pub mod run_dir;
