@@ -93,6 +93,51 @@ pub fn save(trainer: &Trainer, parent: &Path) -> Result<PathBuf, DiffusionError>
     Ok(dst)
 }
 
+/// Writes a checkpoint `parent/step_NNNNNNNNN/` for weights that were not trained here (the
+/// official importer, issue 10): `model.bpk` and `ema.bpk` both hold `net`, `optim.bpk` a fresh
+/// Adam state (the official optimizer moments are not imported), `state.json` the given step,
+/// shape and config with a sampler over zero windows. Refuses an existing checkpoint folder.
+pub fn save_imported(
+    net: &crate::denoiser::Denoiser,
+    config: &DiffusionConfig,
+    step: u64,
+    (horizon, transition_dim): (usize, usize),
+    parent: &Path,
+) -> Result<PathBuf, DiffusionError> {
+    std::fs::create_dir_all(parent).map_err(|e| DiffusionError::io(parent, e))?;
+    let name = checkpoint_name(step);
+    let tmp = parent.join(format!(".{name}.tmp"));
+    let dst = parent.join(&name);
+    if dst.exists() {
+        return Err(ckpt_err(&dst, "exists already; not replaced"));
+    }
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| DiffusionError::io(&tmp, e))?;
+    }
+    std::fs::create_dir(&tmp).map_err(|e| DiffusionError::io(&tmp, e))?;
+    for file in ["model.bpk", "ema.bpk"] {
+        net.clone()
+            .save_file(tmp.join(file))
+            .map_err(|e| ckpt_err(&tmp.join(file), e))?;
+    }
+    build_optimizer(config)
+        .save(tmp.join("optim.bpk"))
+        .map_err(|e| ckpt_err(&tmp.join("optim.bpk"), e))?;
+    let state = CheckpointState {
+        schema_version: SCHEMA_VERSION,
+        step,
+        sampler: WindowSampler::new(config.train.seed, 0),
+        horizon,
+        transition_dim,
+        config: config.clone(),
+    };
+    let json = serde_json::to_string_pretty(&state).expect("checkpoint state serializes");
+    std::fs::write(tmp.join("state.json"), json)
+        .map_err(|e| DiffusionError::io(tmp.join("state.json"), e))?;
+    std::fs::rename(&tmp, &dst).map_err(|e| DiffusionError::io(&dst, e))?;
+    Ok(dst)
+}
+
 /// Reads `dir/state.json`.
 pub fn read_state(dir: &Path) -> Result<CheckpointState, DiffusionError> {
     let path = dir.join("state.json");
@@ -147,6 +192,13 @@ pub fn load(dir: &Path, data: &TrainData, device: &Device) -> Result<Trainer, Di
                 "model was trained on windows T×D = {}×{}, the data has {}×{}",
                 state.horizon, state.transition_dim, data.horizon, data.transition_dim
             ),
+        ));
+    }
+    if state.sampler.num_windows == 0 {
+        return Err(ckpt_err(
+            dir,
+            "imported weights (gta diffusion import-official) hold no optimizer or sampler state \
+             to resume from",
         ));
     }
     if state.sampler.num_windows != data.num_windows() {

@@ -4,7 +4,8 @@
 //!   (§8.1); both behind [`denoiser::Denoiser`].
 //! - [`edm`]: preconditioning, training noise and the masked loss (§4).
 //! - [`train`]: Adam, global-norm clipping, LR schedules, EMA, checkpoints with exact resume (§5).
-//! - [`official`]: the name mapping from the official PyTorch state dict.
+//! - [`official`]: the name mapping from the official PyTorch state dict; [`import`]: reading
+//!   official `.pt` checkpoints through it.
 //!
 //! Library code never prints: progress goes to a callback, diagnostics to `tracing`.
 
@@ -18,6 +19,7 @@ pub mod embedding;
 pub mod error;
 pub mod grad;
 pub mod guidance;
+pub mod import;
 pub mod mixer_unet;
 pub mod official;
 pub mod resmlp;

@@ -1,6 +1,8 @@
 //! Name mapping from the official PyTorch MixerUnet state dict (`net.*`, see
 //! `../shared/fixtures/official/state_dict_d24.txt`) onto [`MixerUnet`]; the core of the
-//! official-checkpoint importer (issue 10).
+//! official-checkpoint importer (issue 10). Both the npz fixtures and the `.pt` checkpoints
+//! ([`crate::import`]) are turned into an [`OfficialWeights`] map and loaded by
+//! [`load_mixer_unet`], so there is one mapping (docs/import-official.md lists it).
 //!
 //! Layouts: PyTorch `Linear.weight` is [out, in], burn's is [in, out] (transposed here);
 //! `Conv2d.weight` [out, in, kh, kw] and `ConvTranspose2d.weight` [in, out, kh, kw] are the same
