@@ -122,6 +122,12 @@ pub fn load(dir: &Path, buffer: ReplayBuffer) -> Result<Trainer, RlError> {
     check("obs_dim", state.obs_dim, buffer.obs_dim)?;
     check("act_dim", state.act_dim, buffer.act_dim)?;
     check("buffer transitions", state.buffer_len, buffer.len)?;
+    if state.config.algo == crate::config::Algo::Dt {
+        return Err(RlError::checkpoint(
+            dir,
+            "a dt checkpoint: load it with gta_rl::dt::load",
+        ));
+    }
     let mut agent = build_agent(&state.config, state.obs_dim, state.act_dim, buffer.device());
     agent.load(dir)?;
     Ok(Trainer::restore(state.config, buffer, agent, state.step))

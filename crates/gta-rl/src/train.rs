@@ -12,8 +12,10 @@ use serde::Serialize;
 use crate::agent::{Agent, HostPolicy, Losses};
 use crate::buffer::ReplayBuffer;
 use crate::config::{Algo, RlConfig};
+use crate::cql::Cql;
 use crate::error::RlError;
 use crate::iql::Iql;
+use crate::mcq::Mcq;
 use crate::td3bc::Td3Bc;
 use crate::{STREAM_AGENT, STREAM_INIT, STREAM_SAMPLE, derive_seed};
 
@@ -22,10 +24,23 @@ pub fn loss_names(algo: Algo) -> &'static [&'static str] {
     match algo {
         Algo::Td3bc => &["critic_loss", "actor_loss"],
         Algo::Iql => &["value_loss", "q_loss", "actor_loss"],
+        Algo::Cql => &[
+            "td_loss",
+            "cql_loss",
+            "policy_loss",
+            "alpha_loss",
+            "alpha_prime_loss",
+        ],
+        Algo::Mcq => &["critic_loss", "actor_loss", "alpha_loss", "vae_loss"],
+        Algo::Dt => &["action_loss"],
     }
 }
 
 /// The agent of `config.algo` with fresh networks initialised from the run seed.
+///
+/// # Panics
+/// For `Algo::Dt`, which trains on trajectory segments with [`crate::DtTrainer`] rather than
+/// as a transition [`Agent`] ([`Trainer::new`] and `checkpoint::load` refuse it with an error).
 pub fn build_agent(
     config: &RlConfig,
     obs_dim: usize,
@@ -49,6 +64,9 @@ pub fn build_agent(
             seed,
             device,
         )),
+        Algo::Cql => Box::new(Cql::new(config.cql.clone(), obs_dim, act_dim, seed, device)),
+        Algo::Mcq => Box::new(Mcq::new(config.mcq.clone(), obs_dim, act_dim, seed, device)),
+        Algo::Dt => panic!("algo dt is trained by gta_rl::DtTrainer, not as a transition Agent"),
     }
 }
 
@@ -131,6 +149,13 @@ impl Trainer {
     /// A fresh run over `buffer` (networks on the buffer's device).
     pub fn new(config: RlConfig, buffer: ReplayBuffer) -> Result<Self, RlError> {
         config.validate()?;
+        if config.algo == Algo::Dt {
+            return Err(RlError::Config {
+                key: "algo",
+                expected: "a transition algorithm (td3bc, iql, cql, mcq); dt trains with DtTrainer"
+                    .into(),
+            });
+        }
         let agent = build_agent(&config, buffer.obs_dim, buffer.act_dim, buffer.device());
         Ok(Self {
             config,

@@ -1,5 +1,5 @@
 //! Exact resume: k steps + checkpoint + load + (N − k) steps == N steps, bit for bit on CPU,
-//! for both algorithms (issue 7: "checkpoints with exact resume").
+//! for every algorithm (issue 7: "checkpoints with exact resume").
 
 use burn::tensor::Device;
 use gta_data::QLearning;
@@ -36,6 +36,13 @@ fn config(algo: Algo) -> RlConfig {
     };
     c.td3bc.hidden = 16;
     c.iql.hidden = 16;
+    c.cql.hidden = 16;
+    c.cql.n_actions = 3;
+    // The Lagrange version, so log α′ and its Adam state are exercised too.
+    c.cql.lagrange = true;
+    c.mcq.hidden = 16;
+    c.mcq.vae_hidden = 16;
+    c.mcq.num_sampled_actions = 3;
     c.train.steps = 7;
     c.train.batch_size = 8;
     c.train.eval_every = 0;
@@ -115,4 +122,14 @@ fn td3bc_resume_is_exact() {
 #[test]
 fn iql_resume_is_exact() {
     check_resume(Algo::Iql);
+}
+
+#[test]
+fn cql_resume_is_exact() {
+    check_resume(Algo::Cql);
+}
+
+#[test]
+fn mcq_resume_is_exact() {
+    check_resume(Algo::Mcq);
 }
