@@ -396,7 +396,13 @@ fn write_part(
     Ok(gta_data::write(&ds, part, &WriteOptions::default())?)
 }
 
-fn append_columns(ds: &mut Dataset, tr: &Transitions, obs: usize, act: usize, offset: usize) {
+pub(crate) fn append_columns(
+    ds: &mut Dataset,
+    tr: &Transitions,
+    obs: usize,
+    act: usize,
+    offset: usize,
+) {
     let n = tr.len();
     let mut cat_f = |key: &str, v: &[f32], w: usize| {
         let mut data = match ds.arrays.remove(key).map(|a| a.data) {
@@ -471,7 +477,7 @@ fn append_part(
 }
 
 /// Original transitions in the D4RL q-learning layout, in front of the generated ones.
-fn insert_original(ds: &mut Dataset, orig: &Dataset) -> Result<usize, AugmentError> {
+pub(crate) fn insert_original(ds: &mut Dataset, orig: &Dataset) -> Result<usize, AugmentError> {
     let q = gta_data::qlearning(orig, true)?;
     let n = q.rewards.len();
     let (obs, act) = (q.observations.len() / n.max(1), q.actions.len() / n.max(1));

@@ -6,15 +6,21 @@
 //! - [`transitions`]: windows → transitions, terminal-reward restoration (§6.7, §2.4).
 //! - [`augment`]: source choice, batched generation, resumable parts, the output file.
 //! - [`generator`]: the EDM model + guided sampler as a [`augment::WindowGenerator`].
+//! - [`s4rl`]: the S4RL baseline (Gaussian state noise, method.md §8.2).
+//! - [`synther`]: the SynthER baseline (unconditional transition-level EDM, method.md §8.1).
 
 pub mod augment;
 pub mod condition;
 pub mod config;
 pub mod error;
 pub mod generator;
+pub mod s4rl;
+pub mod synther;
 pub mod transitions;
 
 pub use augment::{AugmentReport, Progress, Provenance, WindowGenerator, augment};
 pub use config::{AugmentConfig, ConditionMode};
 pub use error::AugmentError;
 pub use generator::EdmGenerator;
+pub use s4rl::{S4rlConfig, s4rl_dataset};
+pub use synther::{SyntherConfig, SyntherReport, TransitionNormalizer};
