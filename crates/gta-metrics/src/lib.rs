@@ -3,9 +3,13 @@
 //!
 //! - [`oracle`]: replays each generated (s, a) in the true dynamics.
 //! - [`novelty`]: exact nearest-neighbour distances to the original data.
+//! - [`plot`]: reward distributions, learning curves and score bars (PNG/SVG).
+//! - [`stats`]: mean ± std over seeds and Welch's t-test (paper F.2).
 
 pub mod novelty;
 pub mod oracle;
+pub mod plot;
+pub mod stats;
 
 pub use novelty::{mean_nn_distance, novelty};
 pub use oracle::{OracleMetrics, oracle_metrics};

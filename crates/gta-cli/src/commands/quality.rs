@@ -33,6 +33,10 @@ pub struct QualityArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also plot the reward distributions (original vs generated vs oracle-evaluated, paper
+    /// Figure 3) as rewards.png and rewards.svg into this folder.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 fn rows_of(ds: &Dataset, key: &str, idx: &[usize], width: usize) -> anyhow::Result<Vec<f32>> {
@@ -95,6 +99,9 @@ pub fn run(args: QualityArgs) -> anyhow::Result<()> {
         action_out_of_range: act.iter().filter(|a| a.abs() > 1.0).count() as f64
             / act.len().max(1) as f64,
     };
+    if let Some(dir) = &args.plot {
+        plot_rewards(dir, &args, &orig, &obs, &act, &rew)?;
+    }
     let md = markdown(&report, &args);
     if let Some(dir) = &args.out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -112,6 +119,40 @@ pub fn run(args: QualityArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{md}");
+    }
+    Ok(())
+}
+
+/// `--plot DIR`: histograms of the original rewards, the generated rewards and the true rewards
+/// r*(s, a) of the generated (s, a) (the evaluated subsample; the oracle is stepped again here).
+fn plot_rewards(
+    dir: &std::path::Path,
+    args: &QualityArgs,
+    orig: &Dataset,
+    obs: &[f32],
+    act: &[f32],
+    rew: &[f32],
+) -> anyhow::Result<()> {
+    let to64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let (orig_rew, _) = orig.f32_matrix("rewards")?;
+    let oracle: Vec<f64> = gta_envs::Oracle::new(&args.env)?
+        .transitions(obs, act)?
+        .iter()
+        .map(|t| t.reward)
+        .collect();
+    let series = [
+        ("original", to64(&orig_rew)),
+        ("generated", to64(rew)),
+        ("oracle (true r of generated s, a)", oracle),
+    ]
+    .map(|(label, values)| gta_metrics::plot::Series {
+        label: label.to_string(),
+        values,
+    });
+    std::fs::create_dir_all(dir).with_context(|| format!("creating --plot {}", dir.display()))?;
+    let title = format!("Reward distributions: {}", args.env);
+    for name in ["rewards.png", "rewards.svg"] {
+        gta_metrics::plot::reward_distributions(&dir.join(name), &title, &series, 50)?;
     }
     Ok(())
 }
