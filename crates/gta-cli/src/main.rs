@@ -5,6 +5,7 @@
 
 mod commands;
 mod exit;
+mod experiment;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +17,16 @@ struct Cli {
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace); RUST_LOG overrides it.
     #[arg(long, global = true, default_value = "warn")]
     log: String,
+
+    /// GPU kernel/autotune cache directory (CUDA only; default $GTA_GPU_CACHE, else
+    /// ~/.cache/gta/cubecl). A cubecl.toml in the working directory takes precedence.
+    #[arg(long, global = true, value_name = "DIR")]
+    gpu_cache: Option<std::path::PathBuf>,
+
+    /// Autotune effort for kernel shapes not yet in the GPU cache: minimal (fastest cold start,
+    /// default), balanced, extensive or full. CUBECL_AUTOTUNE_LEVEL also sets it.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    autotune_level: Option<gta_nn::AutotuneLevel>,
 
     #[command(subcommand)]
     command: Command,
@@ -34,7 +45,7 @@ enum Command {
     Diffusion(commands::diffusion::DiffusionCmd),
     /// Augment a dataset: partial noising + amplified-return guidance with a trained model (GTA
     /// stage B).
-    Augment(commands::augment::AugmentArgs),
+    Augment(commands::augment::AugmentCmd),
     /// Offline RL on original or augmented data: train (TD3+BC, IQL) and evaluate in native envs.
     #[command(subcommand)]
     Rl(commands::rl::RlCmd),
@@ -43,6 +54,13 @@ enum Command {
     /// The main job on the embedded default: dataset → diffusion → augmentation → quality, on
     /// the CPU in a few minutes.
     Demo(commands::demo::DemoArgs),
+    /// Experiment grids (datasets × augmentations × algorithms × seeds): run restart-safe cells,
+    /// list them for a cluster scheduler, and report tables, t-tests and plots.
+    #[command(subcommand)]
+    Experiment(commands::experiment::ExperimentCmd),
+    /// The GPU kernel and autotune cache: warm it up, export it, import it on a fresh machine.
+    #[command(subcommand)]
+    Gpu(commands::gpu::GpuCmd),
     /// Benchmarks that print throughput and its ratio to the official code's anchors.
     #[command(subcommand)]
     Bench(commands::bench::BenchCmd),
@@ -57,14 +75,28 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
 
+    match gta_nn::GpuCacheOptions::resolve(
+        cli.gpu_cache.clone(),
+        cli.autotune_level,
+        gta_nn::AutotuneLevel::Minimal,
+    ) {
+        Ok(opts) => gta_nn::gpu_cache::request(opts),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(exit::BAD_INPUT);
+        }
+    }
+
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Env(cmd) => commands::env::run(cmd),
         Command::Diffusion(cmd) => commands::diffusion::run(cmd),
-        Command::Augment(args) => commands::augment::run(args),
+        Command::Augment(cmd) => commands::augment::run_cmd(cmd),
         Command::Rl(cmd) => commands::rl::run(cmd),
         Command::Quality(args) => commands::quality::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Experiment(cmd) => commands::experiment::run(cmd),
+        Command::Gpu(cmd) => commands::gpu::run(cmd),
         Command::Bench(cmd) => commands::bench::run(cmd),
     };
     if let Err(err) = result {

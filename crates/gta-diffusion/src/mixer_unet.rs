@@ -16,6 +16,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::embedding::RandomFourierEmbedding;
 
+/// burn's (and PyTorch's) LayerNorm epsilon, which every MixerBlock LayerNorm uses.
+const LN_EPS: f32 = 1e-5;
+
+/// `ln(x)` over the last axis: the fused short-row kernel (`gta_nn::kernels`) for rows of at
+/// most `SHORT_ROW_MAX` values (the temporal branch, H = 4…32, and narrow feature rows), burn's
+/// composite LayerNorm otherwise. Same parameters either way, so checkpoints do not change.
+/// `GTA_FUSED_KERNELS=0` turns the fused kernel off (burn's LayerNorm everywhere), for comparisons.
+fn layer_norm<const D: usize>(ln: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
+    static FUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let fused =
+        *FUSED.get_or_init(|| std::env::var("GTA_FUSED_KERNELS").map_or(true, |v| v != "0"));
+    let [h] = ln.gamma.dims();
+    match &ln.beta {
+        Some(beta) if fused && h <= gta_nn::kernels::SHORT_ROW_MAX => {
+            gta_nn::kernels::short_layer_norm(x, ln.gamma.val(), beta.val(), LN_EPS)
+        }
+        _ => ln.forward(x),
+    }
+}
+
 /// MixerUnet hyper-parameters (method.md §3.1); defaults are the reference's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -241,11 +261,11 @@ impl MixerBlock {
         let [b, c, h, w] = x.dims();
         // Feature branch on (B, H, C·W), flat index c·W + w.
         let f = x.clone().swap_dims(1, 2).reshape([b, h, c * w]);
-        let f = self.ln_feature.forward(f);
+        let f = layer_norm(&self.ln_feature, f);
         let f = self.feature_fc2.forward(gelu(self.feature_fc1.forward(f)));
         let f = f.reshape([b, h, c, w]).swap_dims(1, 2);
         // Temporal branch on (B, C, W, H), from the same x.
-        let t = self.ln_time.forward(x.clone().swap_dims(2, 3));
+        let t = layer_norm(&self.ln_time, x.clone().swap_dims(2, 3));
         let t = self.time_fc2.forward(gelu(self.time_fc1.forward(t)));
         let mut y = f + t.swap_dims(2, 3);
         if let Some(conv) = &self.out_conv {

@@ -91,6 +91,7 @@ pub fn init_device(kind: DeviceKind, seed: u64) -> Result<Device, DeviceError> {
 #[cfg(feature = "cuda")]
 fn cuda_device(index: usize) -> Result<Device, DeviceError> {
     cuda_preflight().map_err(DeviceError::Unavailable)?;
+    crate::gpu_cache::ensure_configured().map_err(|e| DeviceError::Unavailable(e.to_string()))?;
     Ok(Device::cuda(index))
 }
 

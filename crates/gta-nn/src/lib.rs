@@ -2,7 +2,10 @@
 //! (as the model crates grow) MLPs, EMA and checkpoint helpers used by more than one stage.
 
 pub mod device;
+pub mod gpu_cache;
+pub mod kernels;
 pub mod seed;
 
 pub use device::{DeviceError, DeviceKind, compiled_backends, init_device};
+pub use gpu_cache::{AutotuneLevel, GpuCacheOptions};
 pub use seed::derive_seed;

@@ -41,6 +41,107 @@ pub enum ReweightArg {
     Sparse,
 }
 
+/// `gta augment [FLAGS]` (GTA) or `gta augment s4rl|...` (baselines).
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct AugmentCmd {
+    /// A baseline augmentation instead of GTA.
+    #[command(subcommand)]
+    baseline: Option<BaselineCmd>,
+    /// GTA's flags (when no baseline is named).
+    #[command(flatten)]
+    gta: Option<AugmentArgs>,
+}
+
+/// Baseline augmentations (method.md §8), written in the same layout as GTA's output.
+#[derive(clap::Subcommand, Debug)]
+pub enum BaselineCmd {
+    /// S4RL: noisy copies of the original transitions (Gaussian state noise σ = 3e-4 in
+    /// normalized units, s and s′ independently; actions, rewards, dones unchanged).
+    S4rl(S4rlArgs),
+    /// SynthER: transitions sampled from pure noise by an unconditional transition-level model
+    /// (`gta diffusion train --denoiser resmlp`), 128-step churned Heun, no guidance, terminal =
+    /// value > 0.5 (method.md §8.1).
+    Synther(super::synther::SyntherArgs),
+}
+
+/// Arguments of `gta augment s4rl`.
+#[derive(clap::Args, Debug)]
+pub struct S4rlArgs {
+    /// The original dataset (D4RL .hdf5, .npz or Minari folder).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Output file (.hdf5 or .npz), written to a temporary name and renamed when complete.
+    #[arg(long)]
+    out: PathBuf,
+    /// σ, noise std in normalized state units.
+    #[arg(long, default_value_t = 3e-4)]
+    sigma: f64,
+    /// Noisy copies of the dataset (2, as the historical two noisy copies per batch).
+    #[arg(long, default_value_t = 2)]
+    copies: usize,
+    /// Add N(0, σ²) to raw states instead of σ·std per dimension.
+    #[arg(long)]
+    raw_units: bool,
+    /// Also write the original transitions in front of the noisy ones.
+    #[arg(long)]
+    include_original: bool,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Replace an existing output file.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+/// Runs `gta augment` or one of its baselines.
+pub fn run_cmd(cmd: AugmentCmd) -> anyhow::Result<()> {
+    match (cmd.baseline, cmd.gta) {
+        (Some(BaselineCmd::S4rl(a)), _) => s4rl(a),
+        (Some(BaselineCmd::Synther(a)), _) => super::synther::augment(a),
+        (None, Some(args)) => run(args),
+        (None, None) => bail!("gta augment needs --model and --out (or a baseline: s4rl, synther)"),
+    }
+}
+
+/// `gta augment s4rl`.
+fn s4rl(a: S4rlArgs) -> anyhow::Result<()> {
+    if a.out.exists() && !a.overwrite {
+        bail!(
+            "--out {}: file exists; pass --overwrite to replace it",
+            a.out.display()
+        );
+    }
+    let dataset = gta_data::read(&a.dataset, &Default::default())
+        .with_context(|| format!("reading dataset {}", a.dataset.display()))?;
+    let cfg = gta_augment::S4rlConfig {
+        sigma: a.sigma,
+        copies: a.copies,
+        normalized: !a.raw_units,
+        include_original: a.include_original,
+        seed: a.seed,
+    };
+    let sha = sha256_of(&a.dataset)?;
+    let ds = gta_augment::s4rl_dataset(&dataset, &cfg, &sha, env!("CARGO_PKG_VERSION"))
+        .with_context(|| format!("dataset {}", a.dataset.display()))?;
+    let n = ds.arrays.get("rewards").map_or(0, |r| r.shape[0]);
+    gta_data::write(
+        &ds,
+        &a.out,
+        &gta_data::WriteOptions {
+            overwrite: a.overwrite,
+            ..Default::default()
+        },
+    )?;
+    println!(
+        "wrote {} ({n} transitions, S4RL σ = {}, {} copies)",
+        a.out.display(),
+        a.sigma,
+        a.copies
+    );
+    Ok(())
+}
+
 /// Arguments of `gta augment`.
 #[derive(clap::Args, Debug)]
 pub struct AugmentArgs {
@@ -177,7 +278,7 @@ fn resolve(args: &AugmentArgs, run: &RunConfig) -> anyhow::Result<AugmentConfig>
 }
 
 /// sha256 of a file, or of a Minari folder's `data/main_data.hdf5`.
-fn sha256_of(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn sha256_of(path: &Path) -> anyhow::Result<String> {
     let file = if path.is_dir() {
         [
             path.join("data/main_data.hdf5"),
@@ -224,8 +325,12 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading dataset {}", dataset_path.display()))?;
     let traj = gta_data::Trajectories::from_dataset(&dataset, &Default::default())
         .with_context(|| format!("dataset {}", dataset_path.display()))?;
-    let set = gta_data::WindowSet::build(&traj, &run_cfg.data)
+    let mut set = gta_data::WindowSet::build(&traj, &run_cfg.data)
         .with_context(|| format!("cutting windows of {}", dataset_path.display()))?;
+    // A model imported from the official code brings the normalizer it was trained with.
+    if let Some(norm) = super::import_official::read_normalizer(&args.model, set.row_dim())? {
+        set.normalizer = norm;
+    }
     if set.is_empty() {
         bail!(
             "dataset {}: no episode is long enough for windows of T = {} rows",

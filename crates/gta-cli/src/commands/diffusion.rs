@@ -24,6 +24,9 @@ pub enum DiffusionCmd {
     /// Train the diffusion model on a dataset's windows; writes RUN_DIR/config.toml,
     /// metrics.csv and checkpoints/. `--resume RUN_DIR` continues a run exactly.
     Train(TrainArgs),
+    /// Import a checkpoint trained by the official GTA code (.pt) as a run folder that
+    /// `gta augment --model RUN_DIR` uses (docs/import-official.md).
+    ImportOfficial(super::import_official::ImportOfficialArgs),
 }
 
 /// Arguments of `gta diffusion train`.
@@ -48,8 +51,12 @@ pub struct TrainArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Continue the run in this folder from its latest checkpoint.
-    #[arg(long, conflicts_with_all = ["out", "config", "seed"])]
+    #[arg(long, conflicts_with_all = ["out", "config", "seed", "denoiser"])]
     resume: Option<PathBuf>,
+    /// The denoiser (overrides model.kind of the config): `resmlp` trains the SynthER baseline
+    /// on single transitions with SynthER's training defaults (method.md §8.1).
+    #[arg(long, value_enum)]
+    denoiser: Option<super::synther::DenoiserArg>,
 }
 
 /// The file format of `--config` and `RUN_DIR/config.toml`: the dataset, how windows are cut,
@@ -83,6 +90,7 @@ impl RunConfig {
 pub fn run(cmd: DiffusionCmd) -> anyhow::Result<()> {
     match cmd {
         DiffusionCmd::Train(args) => train(args),
+        DiffusionCmd::ImportOfficial(args) => super::import_official::run(args),
     }
 }
 
@@ -163,6 +171,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             if let Some(seed) = args.seed {
                 cfg.train.seed = seed;
             }
+            super::synther::apply_denoiser_arg(&mut cfg, args.denoiser);
             (out, cfg, false)
         }
     };
@@ -170,12 +179,22 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         cfg.dataset = Some(ds.clone());
     }
     let dataset = cfg.dataset.clone().context("--dataset PATH is required")?;
-    if let DenoiserConfig::ResMlp(_) = cfg.model {
-        bail!(
-            "model.kind = \"res_mlp\" (SynthER) trains on transitions, which `gta diffusion train` does not build yet"
-        );
-    }
-    let (data, _norm) = load_train_data(&dataset, &cfg.data)?;
+    // SynthER (res_mlp) trains on single transitions with its own defaults (method.md §8.1).
+    let (data, synther_norm) = if let DenoiserConfig::ResMlp(_) = cfg.model {
+        let (data, norm) = super::synther::load_train_data(&dataset)?;
+        if !resuming {
+            let text = (args.config.as_ref())
+                .map(|p| {
+                    std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+                })
+                .transpose()?;
+            let n = data.num_windows();
+            super::synther::apply_training_defaults(&mut cfg, text.as_deref(), n)?;
+        }
+        (data, Some(norm))
+    } else {
+        (load_train_data(&dataset, &cfg.data)?.0, None)
+    };
     cfg.model.set_shape(data.horizon, data.transition_dim);
     let until = args.steps.unwrap_or(cfg.train.steps);
     let device = init_device(kind, cfg.train.seed)?;
@@ -189,6 +208,9 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         super::run_dir::create_new(&run_dir)?;
         let text = toml::to_string_pretty(&cfg).context("serializing the resolved config")?;
         write_atomic(&run_dir.join("config.toml"), &text)?;
+        if let Some(norm) = &synther_norm {
+            super::synther::write_normalizer(&run_dir, &dataset, norm)?;
+        }
         Trainer::new(cfg.diffusion(), &data, &device)?
     };
     let params = trainer.model().num_trainable_params();

@@ -1,0 +1,157 @@
+//! `gta gpu ...`: the CUDA backend's kernel and autotune cache (issue 12): warm it up for the
+//! commands a job will run, and carry it to a fresh machine as one bundle file.
+//!
+//! The cache location and autotune level are the global `--gpu-cache` and `--autotune-level`
+//! flags (see `gta_nn::gpu_cache`).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gta_nn::gpu_cache;
+
+/// `gta gpu` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum GpuCmd {
+    /// Compile and autotune every kernel the chosen GPU commands need (the halfcheetah-shaped
+    /// benchmarks: diffusion training at batch 256, augmentation, offline RL at batch 1024),
+    /// filling the cache so that later runs start within seconds. Prints each part's time.
+    Warmup(WarmupArgs),
+    /// Where the cache lives and how big it is.
+    Info,
+    /// Write the whole cache to one bundle file (CubeCL's SQLite bundle) to carry elsewhere.
+    Export {
+        /// The bundle file to write (must not exist unless --overwrite).
+        out: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Copy the entries of a bundle made by `gta gpu export` into this machine's cache. Entries
+    /// made for another card or CubeCL version are kept but never used.
+    Import {
+        /// The bundle file.
+        bundle: PathBuf,
+    },
+}
+
+/// Arguments of `gta gpu warmup`.
+#[derive(clap::Args, Debug)]
+pub struct WarmupArgs {
+    /// Comma-separated parts: diffusion-train, augment, rl (and rl's algorithms as rl:iql ...).
+    #[arg(long, default_value = "diffusion-train,augment,rl")]
+    what: String,
+    /// cuda or cuda:N.
+    #[arg(long, default_value = "cuda")]
+    device: String,
+    /// Windows per augmentation batch to warm up (use the batch your `gta augment` runs use).
+    #[arg(long, default_value_t = 1000)]
+    augment_batch: usize,
+}
+
+pub fn run(cmd: GpuCmd) -> anyhow::Result<()> {
+    match cmd {
+        GpuCmd::Warmup(args) => warmup(args),
+        GpuCmd::Info => info(),
+        GpuCmd::Export { out, overwrite } => {
+            if out.exists() && !overwrite {
+                anyhow::bail!("{} exists; pass --overwrite to replace it", out.display());
+            }
+            gpu_cache::ensure_configured()?;
+            let manifest = gpu_cache::export_bundle(&out)?;
+            let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            println!("wrote {} ({size} bytes): {manifest}", out.display());
+            Ok(())
+        }
+        GpuCmd::Import { bundle } => {
+            gpu_cache::ensure_configured()?;
+            let report = gpu_cache::import_bundle(&bundle)
+                .with_context(|| format!("importing {}", bundle.display()))?;
+            println!("imported {}: {report}", bundle.display());
+            Ok(())
+        }
+    }
+}
+
+fn info() -> anyhow::Result<()> {
+    let opts = gpu_cache::current_options()?;
+    let db = opts.database();
+    let size = std::fs::metadata(&db).map(|m| m.len()).ok();
+    println!("cache directory: {}", opts.dir.display());
+    println!(
+        "database: {} ({})",
+        db.display(),
+        size.map_or("absent".into(), |s| format!("{s} bytes"))
+    );
+    println!("autotune level: {:?}", opts.autotune_level);
+    if let Some(f) = gpu_cache::user_config_file() {
+        println!(
+            "note: {} overrides these settings (CubeCL reads it instead)",
+            f.display()
+        );
+    }
+    Ok(())
+}
+
+/// Parses `args` as the flags of a `gta bench` subcommand (reusing their definitions).
+fn parse<A: clap::Args>(args: &[&str]) -> anyhow::Result<A> {
+    #[derive(Parser)]
+    struct Wrap<A: clap::Args> {
+        #[command(flatten)]
+        inner: A,
+    }
+    let mut all = vec!["gta"];
+    all.extend_from_slice(args);
+    Ok(Wrap::<A>::try_parse_from(all)?.inner)
+}
+
+fn warmup(args: WarmupArgs) -> anyhow::Result<()> {
+    let batch = args.augment_batch.to_string();
+    let total = Instant::now();
+    for part in args
+        .what
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let t = Instant::now();
+        let dev = args.device.as_str();
+        match part {
+            "diffusion-train" => super::diffusion::bench_train(parse(&[
+                "--device", dev, "--warmup", "2", "--steps", "2", "--json",
+            ])?)?,
+            "augment" => super::augment::bench(parse(&[
+                "--device",
+                dev,
+                "--batch",
+                &batch,
+                "--batches",
+                "1",
+                "--json",
+            ])?)?,
+            p if p == "rl" || p.starts_with("rl:") => {
+                let algo = p.strip_prefix("rl:").unwrap_or("td3bc");
+                super::rl::bench_rl(parse(&[
+                    "--algo", algo, "--device", dev, "--warmup", "3", "--steps", "3", "--json",
+                ])?)?
+            }
+            other => {
+                anyhow::bail!(
+                    "--what: unknown part {other:?}; expected diffusion-train, augment, rl or rl:ALGO"
+                );
+            }
+        }
+        eprintln!("warmup {part}: {:.1} s", t.elapsed().as_secs_f64());
+    }
+    let opts = gpu_cache::current_options()?;
+    let size = std::fs::metadata(opts.database())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    eprintln!(
+        "warmup total {:.1} s; cache {} ({size} bytes)",
+        total.elapsed().as_secs_f64(),
+        opts.database().display()
+    );
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! LayerNorm over the last axis for short rows (H ≤ [`SHORT_ROW_MAX`]): the temporal branch of
+//! every MixerBlock normalizes B·C·W rows of H = 4…32 values (method.md §3.3), which burn's
+//! composite LayerNorm turns into a dozen launches and slow short-row reductions. The CUDA
+//! kernel (`layer_norm_cube.rs`) does one row per thread with f32 statistics, forward and
+//! backward; measured 9.3× faster than the composite on an H100 in the probe this comes from
+//! (`../shared/probe/fused_layernorm/`).
+
+#[cfg(feature = "fusion")]
+use burn::backend::fusion::custom::TensorSpec;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
+use burn::tensor::{Shape, Tensor};
+
+/// Longest row the fused kernel takes (its loops are unrolled at compile time).
+pub const SHORT_ROW_MAX: usize = 128;
+
+/// The input shape with the last axis set to 1 (per-row statistics).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+pub(crate) fn stats_shape(shape: &Shape) -> Shape {
+    let mut dims = shape.clone();
+    let last = dims.num_dims() - 1;
+    dims[last] = 1;
+    dims
+}
+
+#[cfg(feature = "fusion")]
+fn stats_spec(x: &TensorSpec) -> TensorSpec {
+    TensorSpec::new(stats_shape(&x.shape), x.dtype)
+}
+
+/// Reshapes a `[H]` parameter so it broadcasts against `[.., H]`.
+fn bcast<B: Backend>(p: FloatTensor<B>, rank: usize) -> FloatTensor<B> {
+    let h = p.shape()[0];
+    let dims: Vec<usize> = (0..rank)
+        .map(|i| if i + 1 == rank { h } else { 1 })
+        .collect();
+    B::float_reshape(p, Shape::from(dims))
+}
+
+/// Short-row LayerNorm as a backend op with a hand-written backward.
+#[backend_extension(
+    Cube: cfg(feature = "cuda"),
+    Flex: cfg(all()),
+    Autodiff,
+    Fusion: cfg(feature = "fusion")
+)]
+pub trait ShortLnOps: Backend {
+    /// y = (x − mean)/√(var + eps)·γ + β over the last axis (biased variance, as PyTorch).
+    #[fusion(dtype = x, shape = x)]
+    fn short_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+    ) -> FloatTensor<Self> {
+        Self::short_ln_forward(x, gamma, beta, eps).0
+    }
+
+    /// The forward, also returning the per-row mean and 1/std (shape `[.., 1]`) for the
+    /// backward.
+    #[fusion(meta = |x, _g, _b, _eps| (x.clone(), stats_spec(x), stats_spec(x)))]
+    fn short_ln_forward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let rank = x.shape().num_dims();
+        let mean = Self::float_mean_dim(x.clone(), rank - 1);
+        let xc = Self::float_sub(x, mean.clone());
+        let var = Self::float_mean_dim(Self::float_mul(xc.clone(), xc.clone()), rank - 1);
+        let rstd = Self::float_recip(Self::float_sqrt(Self::float_add_scalar(var, eps.into())));
+        let y = Self::float_mul(
+            Self::float_mul(xc, rstd.clone()),
+            bcast::<Self>(gamma, rank),
+        );
+        (Self::float_add(y, bcast::<Self>(beta, rank)), mean, rstd)
+    }
+
+    /// (dx, dγ, dβ) from dy and the saved state: with x̂ = (x − mean)·rstd and g = dy·γ,
+    /// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.
+    #[fusion(meta = |_dy, x, g, _m, _r| (x.clone(), g.clone(), g.clone()))]
+    fn short_ln_backward(
+        dy: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        rstd: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let shape = x.shape();
+        let (rank, h) = (shape.num_dims(), shape[shape.num_dims() - 1]);
+        let rows = shape.num_elements() / h;
+        let xhat = Self::float_mul(Self::float_sub(x, mean), rstd.clone());
+        let g = Self::float_mul(dy.clone(), bcast::<Self>(gamma, rank));
+        let mg = Self::float_mean_dim(g.clone(), rank - 1);
+        let mgx = Self::float_mean_dim(Self::float_mul(g.clone(), xhat.clone()), rank - 1);
+        let inner = Self::float_sub(Self::float_sub(g, mg), Self::float_mul(xhat.clone(), mgx));
+        let dx = Self::float_mul(inner, rstd);
+        let col_sum = |t: FloatTensor<Self>| {
+            let t = Self::float_reshape(t, Shape::from([rows, h]));
+            Self::float_reshape(Self::float_sum_dim(t, 0), Shape::from([h]))
+        };
+        let dgamma = col_sum(Self::float_mul(dy.clone(), xhat));
+        (dx, dgamma, col_sum(dy))
+    }
+}
+
+impl ShortLnOps for burn::backend::Flex {}
+
+/// LayerNorm of `x` over its last axis with scale `gamma` and shift `beta` (both `[H]`),
+/// differentiable. Fused on CUDA for H ≤ [`SHORT_ROW_MAX`]; callers with longer rows use
+/// burn's `LayerNorm`.
+pub fn short_layer_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f32,
+) -> Tensor<D> {
+    let out = Dispatch::short_layer_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        eps,
+    );
+    Tensor::from_dispatch(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::LayerNormConfig;
+    use burn::tensor::{Distribution, Tolerance};
+
+    /// Forward and all three gradients equal burn's own LayerNorm (autodiff through the
+    /// hand-written backward vs burn's composite graph) for several row lengths.
+    #[test]
+    fn matches_burn_layer_norm_forward_and_gradients() {
+        let device = burn::tensor::Device::flex().autodiff();
+        for h in [4usize, 8, 17, 32] {
+            device.seed(h as u64);
+            let mut ln = LayerNormConfig::new(h).init(&device);
+            // Non-trivial γ, β so that their gradients and the γ path of dx are exercised.
+            ln.gamma = Param::from_tensor(Tensor::random(
+                [h],
+                Distribution::Uniform(0.5, 1.5),
+                &device,
+            ));
+            ln.beta = Some(Param::from_tensor(Tensor::random(
+                [h],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            )));
+            let x0 = Tensor::<4>::random([3, 5, 2, h], Distribution::Normal(0.3, 2.0), &device);
+            let w = Tensor::<4>::random([3, 5, 2, h], Distribution::Normal(0.0, 1.0), &device);
+
+            let xr = x0.clone().require_grad();
+            let yr = ln.forward(xr.clone());
+            let gr = (yr.clone() * w.clone()).sum().backward();
+
+            let xf = x0.clone().require_grad();
+            let beta = ln.beta.as_ref().unwrap().val();
+            let yf = short_layer_norm(xf.clone(), ln.gamma.val(), beta.clone(), 1e-5);
+            let gf = (yf.clone() * w).sum().backward();
+
+            let tol = Tolerance::<f32>::absolute(2e-5);
+            yf.into_data().assert_approx_eq::<f32>(&yr.into_data(), tol);
+            xf.grad(&gf)
+                .unwrap()
+                .into_data()
+                .assert_approx_eq::<f32>(&xr.grad(&gr).unwrap().into_data(), tol);
+            ln.gamma
+                .val()
+                .grad(&gf)
+                .unwrap()
+                .into_data()
+                .assert_approx_eq::<f32>(
+                    &ln.gamma.val().grad(&gr).unwrap().into_data(),
+                    Tolerance::absolute(1e-4),
+                );
+            beta.grad(&gf).unwrap().into_data().assert_approx_eq::<f32>(
+                &beta.grad(&gr).unwrap().into_data(),
+                Tolerance::absolute(1e-4),
+            );
+        }
+    }
+}
