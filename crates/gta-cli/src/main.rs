@@ -80,7 +80,12 @@ fn main() {
         cli.autotune_level,
         gta_nn::AutotuneLevel::Minimal,
     ) {
-        Ok(opts) => gta_nn::gpu_cache::request(opts),
+        Ok(opts) => {
+            if cfg!(feature = "cuda") {
+                gta_nn::gpu_cache::set_driver_cache_env(&opts);
+            }
+            gta_nn::gpu_cache::request(opts)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(exit::BAD_INPUT);

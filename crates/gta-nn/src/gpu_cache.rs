@@ -78,6 +78,13 @@ impl GpuCacheOptions {
         })
     }
 
+    /// The NVIDIA driver's JIT cache (PTX → machine code) inside [`Self::dir`]: CubeCL caches
+    /// PTX, but loading PTX on a new machine still costs the driver's compilation (most of the
+    /// first training step on a fresh H200 with a carried PTX cache, `benchmarks/RESULTS.md`).
+    pub fn driver_cache(&self) -> PathBuf {
+        self.dir.join("nv")
+    }
+
     /// The environment database file inside [`Self::dir`] (CubeCL names it after the
     /// environment, `default.db` unless `CUBECL_ENVIRONMENT` says otherwise).
     pub fn database(&self) -> PathBuf {
@@ -114,6 +121,19 @@ pub fn ensure_configured() -> Result<bool, GpuCacheError> {
         configure(&opts).map_err(|e| e.to_string())
     });
     r.clone().map_err(GpuCacheError::Config)
+}
+
+/// Points the NVIDIA driver's JIT cache at [`GpuCacheOptions::driver_cache`] (4 GiB) unless the
+/// user set `CUDA_CACHE_PATH`. Call at the start of `main`, before any thread exists: it sets
+/// process environment variables, which the driver reads once at `cuInit`.
+pub fn set_driver_cache_env(opts: &GpuCacheOptions) {
+    if std::env::var_os("CUDA_CACHE_PATH").is_none() {
+        // SAFETY: called from `main` before any other thread is spawned.
+        unsafe { std::env::set_var("CUDA_CACHE_PATH", opts.driver_cache()) };
+        if std::env::var_os("CUDA_CACHE_MAXSIZE").is_none() {
+            unsafe { std::env::set_var("CUDA_CACHE_MAXSIZE", "4294967296") };
+        }
+    }
 }
 
 /// `$XDG_CACHE_HOME/gta/cubecl`, else `$HOME/.cache/gta/cubecl`, else `./.gta-cache/cubecl`.

@@ -20,7 +20,8 @@ pub enum GpuCmd {
     Warmup(WarmupArgs),
     /// Where the cache lives and how big it is.
     Info,
-    /// Write the whole cache to one bundle file (CubeCL's SQLite bundle) to carry elsewhere.
+    /// Write the whole cache to one file to carry elsewhere: CubeCL's bundle (compiled kernels,
+    /// autotune results) and the NVIDIA driver's JIT cache, in a tar.
     Export {
         /// The bundle file to write (must not exist unless --overwrite).
         out: PathBuf,
@@ -28,8 +29,8 @@ pub enum GpuCmd {
         #[arg(long)]
         overwrite: bool,
     },
-    /// Copy the entries of a bundle made by `gta gpu export` into this machine's cache. Entries
-    /// made for another card or CubeCL version are kept but never used.
+    /// Copy a file made by `gta gpu export` (or a bare CubeCL bundle) into this machine's cache.
+    /// Entries made for another card or CubeCL version are kept but never used.
     Import {
         /// The bundle file.
         bundle: PathBuf,
@@ -58,20 +59,105 @@ pub fn run(cmd: GpuCmd) -> anyhow::Result<()> {
             if out.exists() && !overwrite {
                 anyhow::bail!("{} exists; pass --overwrite to replace it", out.display());
             }
-            gpu_cache::ensure_configured()?;
-            let manifest = gpu_cache::export_bundle(&out)?;
-            let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-            println!("wrote {} ({size} bytes): {manifest}", out.display());
-            Ok(())
+            export(&out)
         }
-        GpuCmd::Import { bundle } => {
-            gpu_cache::ensure_configured()?;
-            let report = gpu_cache::import_bundle(&bundle)
-                .with_context(|| format!("importing {}", bundle.display()))?;
-            println!("imported {}: {report}", bundle.display());
-            Ok(())
+        GpuCmd::Import { bundle } => import(&bundle),
+    }
+}
+
+/// Name of the CubeCL bundle inside an export file.
+const BUNDLE_ENTRY: &str = "cubecl.db";
+/// Folder of the driver's JIT cache inside an export file.
+const DRIVER_ENTRY: &str = "nv";
+
+/// One tar file: CubeCL's bundle (compiled PTX, autotune results) and the driver's JIT cache.
+fn export(out: &std::path::Path) -> anyhow::Result<()> {
+    gpu_cache::ensure_configured()?;
+    let opts = gpu_cache::current_options()?;
+    let scratch = tempfile::tempdir().context("creating a scratch folder")?;
+    let bundle = scratch.path().join(BUNDLE_ENTRY);
+    let manifest = gpu_cache::export_bundle(&bundle)?;
+    let tmp = out.with_extension("partial");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut tar = tar::Builder::new(file);
+    tar.append_path_with_name(&bundle, BUNDLE_ENTRY)?;
+    let nv = opts.driver_cache();
+    if nv.is_dir() {
+        tar.append_dir_all(DRIVER_ENTRY, &nv)?;
+    }
+    tar.into_inner()?.sync_all()?;
+    std::fs::rename(&tmp, out).with_context(|| format!("renaming to {}", out.display()))?;
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "wrote {} ({size} bytes; driver JIT cache {}): {manifest}",
+        out.display(),
+        if nv.is_dir() { "included" } else { "absent" }
+    );
+    Ok(())
+}
+
+/// Imports an export file (tar) or a bare CubeCL bundle.
+fn import(path: &std::path::Path) -> anyhow::Result<()> {
+    gpu_cache::ensure_configured()?;
+    let opts = gpu_cache::current_options()?;
+    let mut head = [0u8; 16];
+    {
+        use std::io::Read;
+        let mut f =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let _ = f.read(&mut head)?;
+    }
+    if head.starts_with(b"SQLite format 3") {
+        let report = gpu_cache::import_bundle(path)?;
+        println!("imported {}: {report}", path.display());
+        return Ok(());
+    }
+    let scratch = tempfile::tempdir().context("creating a scratch folder")?;
+    let file = std::fs::File::open(path)?;
+    tar::Archive::new(file)
+        .unpack(scratch.path())
+        .with_context(|| {
+            format!(
+                "{}: not a gta GPU cache export (tar) or bundle",
+                path.display()
+            )
+        })?;
+    let bundle = scratch.path().join(BUNDLE_ENTRY);
+    if !bundle.is_file() {
+        anyhow::bail!(
+            "{}: no {BUNDLE_ENTRY} inside: not a `gta gpu export` file",
+            path.display()
+        );
+    }
+    let report = gpu_cache::import_bundle(&bundle)?;
+    let nv = scratch.path().join(DRIVER_ENTRY);
+    let mut copied = 0usize;
+    if nv.is_dir() {
+        copied = copy_tree(&nv, &opts.driver_cache())?;
+    }
+    println!(
+        "imported {}: {report}; driver JIT cache: {copied} files",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Copies every file below `from` to the same place below `to`; returns the count.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(to)?;
+    let mut n = 0;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            n += copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+            n += 1;
         }
     }
+    Ok(n)
 }
 
 fn info() -> anyhow::Result<()> {
