@@ -11,7 +11,7 @@ pub mod oracle;
 pub mod plot;
 pub mod stats;
 
-pub use novelty::{mean_nn_distance, novelty};
+pub use novelty::{mean_nn_distance, mean_nn_distance_on, novelty, novelty_on};
 pub use oracle::{OracleMetrics, oracle_metrics};
 
 /// The metrics of `gta quality`, with the JSON keys the issue names.

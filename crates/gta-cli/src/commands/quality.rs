@@ -37,6 +37,10 @@ pub struct QualityArgs {
     /// Figure 3) as rewards.png and rewards.svg into this folder.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Where the exact nearest-neighbour search for novelty runs: cpu (all cores) or cuda[:N]
+    /// (batched matmuls; the paper's 1M × 1M).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 fn rows_of(ds: &Dataset, key: &str, idx: &[usize], width: usize) -> anyhow::Result<Vec<f32>> {
@@ -86,7 +90,15 @@ pub fn run(args: QualityArgs) -> anyhow::Result<()> {
     let to64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let (mean, std) = (to64(&norm.mean), to64(&norm.std));
     let m = gta_metrics::oracle_metrics(&args.env, &obs, &act, &next, &rew, &mean, &std)?;
-    let (ns, na, nsa) = gta_metrics::novelty(&obs, &act, &orig_obs, &orig_act, obs_dim, act_dim);
+    let (ns, na, nsa) = match args.device.parse::<gta_nn::DeviceKind>()? {
+        gta_nn::DeviceKind::Cpu => {
+            gta_metrics::novelty(&obs, &act, &orig_obs, &orig_act, obs_dim, act_dim)
+        }
+        kind => {
+            let device = gta_nn::init_device(kind, args.seed)?;
+            gta_metrics::novelty_on(&obs, &act, &orig_obs, &orig_act, obs_dim, act_dim, &device)
+        }
+    };
     let report = QualityReport {
         samples: idx.len(),
         oracle_reward: m.oracle_reward,
