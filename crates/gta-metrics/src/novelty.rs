@@ -57,7 +57,7 @@ pub fn mean_nn_distance_on(
         let idx = idx
             .into_data()
             .convert::<i64>()
-            .to_vec::<i64>()
+            .try_to_vec::<i64>()
             .expect("neighbour indices");
         for (r, &j) in idx.iter().enumerate() {
             let gi = &generated[(b * block.max(1) + r) * dim..][..dim];
