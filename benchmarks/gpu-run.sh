@@ -33,7 +33,6 @@ for part in $1; do
     export) rm -f /tmp/gpu-cache-out.db; dist/gta gpu export /tmp/gpu-cache-out.db --overwrite && xz -T4 -6 -c /tmp/gpu-cache-out.db > "$OUT/gpu-cache.db.xz"; ls -la "$OUT" ;;
     info) dist/gta gpu info ;;
     import-check) rm -rf /tmp/imp; timeout 200 dist/gta diffusion import-official dist/official_tiny.pt --obs-dim 3 --act-dim 1 --out /tmp/imp --check-io dist/official_tiny_io.npz --device cuda ;;
-    debug-diffusion) CUBECL_DEBUG_LOG=/tmp/cubecl.log timeout -s INT ${WARM_S:-300} dist/gta bench diffusion-train --device cuda --warmup 1 --steps 1 --json; ls -la /tmp/cubecl.log; grep -c "" /tmp/cubecl.log; xz -T4 -c /tmp/cubecl.log > "$OUT/cubecl.log.xz"; ls -la "$OUT" ;;
     *) echo "unknown part $part" ;;
   esac
   stamp "rc=$? after $part"

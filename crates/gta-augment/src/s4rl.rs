@@ -5,8 +5,8 @@
 //! The historical implementation adds the noise to each sampled RL batch *after* state
 //! normalization, independently for s and s′, two noisy copies per batch. A file cannot redraw
 //! the noise per batch, so gta draws `copies` independent noisy copies once; "after
-//! normalization" becomes noise of σ·std_i in raw units on state dimension i (std over the
-//! dataset + 1e-3, the RL normalization of method.md §9.1). Actions, rewards and dones are
+//! normalization" becomes noise of σ·std_i in raw units on state dimension i (the RL replay
+//! buffer's normalizer: `gta_data::Normalizer`, std + 1e-3, method.md §9.1). Actions, rewards and dones are
 //! unchanged.
 
 use gta_data::{Array, ArrayData, Dataset};
@@ -47,30 +47,6 @@ impl Default for S4rlConfig {
     }
 }
 
-/// Per-dimension population std of the states, plus `eps` (the RL normalizer of §9.1).
-fn state_std(obs: &[f32], dim: usize, eps: f64) -> Vec<f64> {
-    let n = (obs.len() / dim.max(1)).max(1) as f64;
-    (0..dim)
-        .map(|j| {
-            let m = obs
-                .iter()
-                .skip(j)
-                .step_by(dim)
-                .map(|&v| v as f64)
-                .sum::<f64>()
-                / n;
-            let v = obs
-                .iter()
-                .skip(j)
-                .step_by(dim)
-                .map(|&x| (x as f64 - m).powi(2))
-                .sum::<f64>()
-                / n;
-            v.sqrt() + eps
-        })
-        .collect()
-}
-
 /// The S4RL transitions of `original` (its q-learning view): `copies` × N transitions, states
 /// and next states each with independent noise.
 pub fn s4rl_transitions(
@@ -91,10 +67,13 @@ pub fn s4rl_transitions(
         ));
     }
     let (obs, act) = (q.observations.len() / n, q.actions.len() / n);
+    // The RL replay buffer's state normalization (gta-rl `STATE_EPS` = 1e-3), so that the noise
+    // is σ in the units the agent sees.
     let scale: Vec<f64> = if cfg.normalized {
-        state_std(&q.observations, obs, 1e-3)
+        gta_data::Normalizer::fit(&q.observations, obs, 1e-3)?
+            .std
             .into_iter()
-            .map(|s| s * cfg.sigma)
+            .map(|s| s as f64 * cfg.sigma)
             .collect()
     } else {
         vec![cfg.sigma; obs]
@@ -233,8 +212,14 @@ mod tests {
     fn normalized_noise_is_sigma_times_state_std_and_output_has_metadata() {
         let ds = tiny();
         let q = gta_data::qlearning(&ds, true).unwrap();
-        let std = state_std(&q.observations, 2, 1e-3);
-        // Independent check of the std of dimension 0 of the q-learning states.
+        let std: Vec<f64> = gta_data::Normalizer::fit(&q.observations, 2, 1e-3)
+            .unwrap()
+            .std
+            .iter()
+            .map(|&s| s as f64)
+            .collect();
+        // Independent check of the std of dimension 0 of the q-learning states (unbiased, as the
+        // RL replay buffer's normalizer).
         let col: Vec<f64> = q
             .observations
             .iter()
@@ -242,8 +227,9 @@ mod tests {
             .map(|&v| v as f64)
             .collect();
         let mean = col.iter().sum::<f64>() / col.len() as f64;
-        let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / col.len() as f64).sqrt();
-        assert!((std[0] - (sd + 1e-3)).abs() < 1e-9);
+        let ss = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
+        let sd = (ss / (col.len() - 1) as f64).sqrt();
+        assert!((std[0] - (sd + 1e-3)).abs() < 1e-5);
 
         let cfg = S4rlConfig {
             sigma: 0.1,
