@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Obtains MuJoCo 3.17.0 for gta (envs-and-data.md §1.4): libmujoco.so.3.17.0 from the PyPI wheel
-# `mujoco==3.17.0` and the gymnasium 1.4.0 locomotion XMLs (MIT licence), placed under `.mujoco/`
-# (git-ignored) at the repository root. Idempotent: exits at once when everything is in place.
+# `mujoco==3.17.0`, the gymnasium 1.4.0 locomotion XMLs (MIT licence) and the gymnasium-robotics
+# 1.4.2 Adroit hand models (Apache-2.0, Vikash Kumar; §6.3), placed under `.mujoco/` (git-ignored)
+# at the repository root. Idempotent: exits at once when everything is in place.
 #
 #   .mujoco/lib/libmujoco.so.3.17.0   (sha256 checked)
 #   .mujoco/lib/libmujoco.so -> libmujoco.so.3.17.0   (the exact name mujoco-rs links against)
 #   .mujoco/assets/{half_cheetah,hopper,walker2d,ant}.xml
+#   .mujoco/assets/adroit_hand/{adroit_door,adroit_pen,adroit_model,adroit_assets}.xml
+#   .mujoco/assets/adroit_hand/resources/{meshes/*.stl,textures/*.png}   (only those the two use)
+#   .mujoco/assets/adroit_hand/LICENSE.md   (the assets' licence file from the wheel)
+#
+# The Adroit files keep the wheel's relative layout (adroit_assets.xml sets meshdir/texturedir), so
+# they also load unchanged from this folder with Python's `mujoco`. gta embeds the XMLs and meshes
+# and loads them through MuJoCo's virtual file system; the textures are visual only and are not
+# embedded (crates/gta-envs/src/adroit.rs replaces them by flat builtin textures at load time).
 #
 # The build finds the library through `.cargo/config.toml` (MUJOCO_DYNAMIC_LINK_DIR) and the
 # `build.rs` of gta-envs / gta-cli (rpath), and embeds the XMLs, so nothing needs exporting.
@@ -18,6 +27,13 @@ ASSETS="$DIR/assets"
 WHEELS="$DIR/wheel"
 SO_SHA256="23496b023ee80fb61ab71167e94bc649f9941710fde96b18bb8204fb332523ad"
 XMLS=(half_cheetah.xml hopper.xml walker2d.xml ant.xml)
+ADROIT="$ASSETS/adroit_hand"
+ADROIT_SRC="gymnasium_robotics/envs/assets/adroit_hand"
+# Every file adroit_door.xml / adroit_pen.xml include or reference (meshes of adroit_assets.xml,
+# textures of its materials), relative to adroit_hand/. Keep in sync with gta-envs/build.rs.
+ADROIT_FILES=(adroit_door.xml adroit_pen.xml adroit_model.xml adroit_assets.xml
+    resources/meshes/{forearm_simple,wrist,palm,lfmetacarpal,knuckle,F3,F2,F1,TH3_z,TH2_z,TH1_z}.stl
+    resources/textures/{wood,square,silverRaw,woodb,marble}.png)
 pip_download() { python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: "$@"; }
 
 # extract WHEEL MEMBER DEST: one member of a wheel (zip) into DEST, flattened; unzip or python3.
@@ -34,6 +50,10 @@ PY
     fi
 }
 
+adroit_ok() {
+    local f
+    for f in "${ADROIT_FILES[@]}" LICENSE.md; do [[ -s "$ADROIT/$f" ]] || return 1; done
+}
 so_ok() {
     [[ -f "$LIB/libmujoco.so.3.17.0" ]] &&
         echo "$SO_SHA256  $LIB/libmujoco.so.3.17.0" | sha256sum -c --status - &&
@@ -44,7 +64,7 @@ xmls_ok() {
     for f in "${XMLS[@]}"; do [[ -s "$ASSETS/$f" ]] || return 1; done
 }
 
-if so_ok && xmls_ok; then
+if so_ok && xmls_ok && adroit_ok; then
     echo "setup-mujoco: already in place ($DIR)"
     exit 0
 fi
@@ -83,5 +103,23 @@ if ! xmls_ok; then
     for f in "$tmp"/*; do mv -f "$f" "$ASSETS/"; done
 fi
 
-so_ok && xmls_ok || { echo "setup-mujoco: incomplete installation in $DIR" >&2; exit 1; }
-echo "setup-mujoco: installed MuJoCo 3.17.0 and gymnasium XMLs into $DIR"
+if ! adroit_ok; then
+    shopt -s nullglob
+    wheels=("$WHEELS"/gymnasium_robotics-1.4.2-*.whl)
+    if (( ${#wheels[@]} == 0 )); then
+        pip_download -d "$WHEELS" gymnasium-robotics==1.4.2
+        wheels=("$WHEELS"/gymnasium_robotics-1.4.2-*.whl)
+    fi
+    (( ${#wheels[@]} > 0 )) || { echo "setup-mujoco: gymnasium-robotics 1.4.2 wheel not found" >&2; exit 1; }
+    mkdir -p "$tmp/adroit_hand"
+    for f in "${ADROIT_FILES[@]}"; do
+        mkdir -p "$tmp/adroit_hand/$(dirname "$f")"
+        extract "${wheels[0]}" "$ADROIT_SRC/$f" "$tmp/adroit_hand/$(dirname "$f")"
+    done
+    extract "${wheels[0]}" gymnasium_robotics/envs/assets/LICENSE.md "$tmp/adroit_hand"
+    rm -rf "$ADROIT"
+    mv "$tmp/adroit_hand" "$ADROIT"
+fi
+
+so_ok && xmls_ok && adroit_ok || { echo "setup-mujoco: incomplete installation in $DIR" >&2; exit 1; }
+echo "setup-mujoco: installed MuJoCo 3.17.0, gymnasium XMLs and the Adroit models into $DIR"

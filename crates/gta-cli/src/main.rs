@@ -28,6 +28,12 @@ struct Cli {
     #[arg(long, global = true, value_name = "LEVEL")]
     autotune_level: Option<gta_nn::AutotuneLevel>,
 
+    /// Precision of f32 matrix products on the GPU: `high` (TF32 tensor cores, default; about
+    /// 1e-3 relative per product) or `highest` (true f32, slower; matches CPU results to f32
+    /// rounding, e.g. for `gta diffusion import-official --check-io`). No effect on the CPU.
+    #[arg(long, global = true, value_name = "P", default_value = "high")]
+    matmul_precision: gta_nn::MatmulPrecision,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +55,10 @@ enum Command {
     /// Offline RL on original or augmented data: train (TD3+BC, IQL) and evaluate in native envs.
     #[command(subcommand)]
     Rl(commands::rl::RlCmd),
+    /// Online SAC in the native envs: train behaviour policies and export them for the
+    /// D4RL-style dataset recipes (`gta data make hopper-medium`).
+    #[command(subcommand)]
+    Sac(commands::sac::SacCmd),
     /// Data quality of generated transitions: oracle reward, dynamic MSE, reward MSE, novelty.
     Quality(commands::quality::QualityArgs),
     /// The main job on the embedded default: dataset → diffusion → augmentation → quality, on
@@ -92,12 +102,15 @@ fn main() {
         }
     }
 
+    gta_nn::set_matmul_precision(cli.matmul_precision);
+
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Env(cmd) => commands::env::run(cmd),
         Command::Diffusion(cmd) => commands::diffusion::run(cmd),
         Command::Augment(cmd) => commands::augment::run_cmd(cmd),
         Command::Rl(cmd) => commands::rl::run(cmd),
+        Command::Sac(cmd) => commands::sac::run(cmd),
         Command::Quality(args) => commands::quality::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Experiment(cmd) => commands::experiment::run(cmd),

@@ -376,6 +376,8 @@ fn every_shipped_spec_parses_into_cells() {
     assert_eq!(count["conditioning"], 1 + 8 + 20);
     // Mixed quality: 2 datasets × (1 model + 2 × (aug + quality) + 3 × 4 seeds).
     assert_eq!(count["mixed-quality"], 2 * (1 + 4 + 12));
+    // door-human: 1 model + 1 augmentation (no quality cells) + 2 arms × 4 seeds.
+    assert_eq!(count["door-human"], 1 + 1 + 2 * 4);
 }
 
 #[test]
@@ -410,6 +412,35 @@ fn bad_specs_exit_2_naming_the_problem() {
             "{expect:?} not in {err}"
         );
     }
+}
+
+#[test]
+fn a_missing_dataset_path_stops_the_run_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(micro_spec(tmp.path())).unwrap();
+    let p = tmp.path().join("missing.toml");
+    std::fs::write(
+        &p,
+        base.replace("make = \"maze2d-umaze\"", "path = \"nope/door.hdf5\""),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let r = gta(&[
+        "experiment",
+        "run",
+        p.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    // The path is resolved against the spec's folder and named in the message.
+    let want = tmp.path().join("nope/door.hdf5");
+    assert!(
+        err.contains("does not exist") && err.contains(want.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing is written before the check");
 }
 
 #[test]

@@ -228,6 +228,20 @@ impl DeviceData {
         self.num_windows
     }
 
+    /// A copy of the same data on `device` (device to device where the backend can; one copy
+    /// per replica in data-parallel training).
+    pub fn to_device(&self, device: &Device) -> Self {
+        Self {
+            rows: self.rows.clone().to_device(device),
+            next_obs: self.next_obs.clone().map(|t| t.to_device(device)),
+            filler: self.filler.clone().map(|t| t.to_device(device)),
+            starts: self.starts.clone().to_device(device),
+            cond: self.cond.clone().to_device(device),
+            offsets: self.offsets.clone().to_device(device),
+            ..self.clone()
+        }
+    }
+
     /// Gathers windows `idx` (B,) into x0 (B, T, D) and their conditions (B, cond_dim).
     pub fn batch(&self, idx: Tensor<1, Int>) -> (Tensor<3>, Tensor<2>) {
         let b = idx.dims()[0];

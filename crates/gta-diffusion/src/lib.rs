@@ -4,6 +4,7 @@
 //!   (§8.1); both behind [`denoiser::Denoiser`].
 //! - [`edm`]: preconditioning, training noise and the masked loss (§4).
 //! - [`train`]: Adam, global-norm clipping, LR schedules, EMA, checkpoints with exact resume (§5).
+//! - [`data_parallel`]: the same training step over several GPUs of one host (issue 9).
 //! - [`official`]: the name mapping from the official PyTorch state dict; [`import`]: reading
 //!   official `.pt` checkpoints through it.
 //!
@@ -12,6 +13,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod data_parallel;
 pub mod denoiser;
 pub mod edm;
 pub mod ema;

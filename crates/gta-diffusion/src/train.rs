@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::DiffusionConfig;
 use crate::data::{DeviceData, TrainData, WindowSampler};
+use crate::data_parallel::DataParallel;
 use crate::denoiser::{Denoiser, DenoiserConfig};
 use crate::edm::{TrainNoise, edm_loss, loss_mask};
 use crate::error::DiffusionError;
@@ -74,14 +75,150 @@ pub struct Trainer {
     model: Option<Denoiser>,
     ema: Denoiser,
     optim: ModuleOptimizer,
-    data: DeviceData,
+    env: ShardEnv,
     sampler: WindowSampler,
-    mask: Option<Tensor<2>>,
-    conditional: bool,
     step: u64,
-    device: Device,
-    horizon: usize,
-    width: usize,
+    /// The other replicas and their worker threads when training on several devices
+    /// ([`Trainer::enable_data_parallel`]); `None` on one device.
+    parallel: Option<DataParallel>,
+}
+
+/// The host-side random inputs of one optimizer step (or of one shard of it): window indices and
+/// the EDM training noise, drawn from the run's seeded streams.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StepInputs {
+    /// Window indices, (B,).
+    pub idx: Vec<i64>,
+    /// σ, n and the condition-dropout mask for those windows.
+    pub draw: TrainNoise,
+}
+
+impl StepInputs {
+    /// Samples `k·b/n … (k+1)·b/n − 1` of every per-sample array (`n` must divide `b`): shard `k`
+    /// of `n` in data-parallel training. Shards are contiguous, so concatenating them in order
+    /// gives back the whole batch.
+    pub fn shard(&self, k: usize, n: usize, horizon: usize, width: usize) -> StepInputs {
+        let b = self.idx.len();
+        debug_assert!(b.is_multiple_of(n) && k < n);
+        let s = b / n;
+        let rows = k * s..(k + 1) * s;
+        let per = horizon * width;
+        StepInputs {
+            idx: self.idx[rows.clone()].to_vec(),
+            draw: TrainNoise {
+                sigma: self.draw.sigma[rows.clone()].to_vec(),
+                noise: self.draw.noise[rows.start * per..rows.end * per].to_vec(),
+                keep: self.draw.keep[rows].to_vec(),
+            },
+        }
+    }
+}
+
+/// Everything a replica needs, besides its weights, to compute the loss of a (sub)batch on its
+/// device: the device-resident training data, the loss mask and the shapes. Cheap to clone (the
+/// tensors are shared handles).
+#[derive(Clone, Debug)]
+pub(crate) struct ShardEnv {
+    pub device: Device,
+    pub data: DeviceData,
+    pub mask: Option<Tensor<2>>,
+    pub conditional: bool,
+    pub horizon: usize,
+    pub width: usize,
+    pub sigma_data: f64,
+}
+
+impl ShardEnv {
+    /// The same environment on `device`: the training data copied there (device to device),
+    /// the loss mask rebuilt there.
+    pub fn to_device(&self, device: &Device) -> Self {
+        Self {
+            device: device.clone(),
+            data: self.data.to_device(device),
+            mask: self
+                .mask
+                .as_ref()
+                .map(|m| m.clone().inner().to_device(device).autodiff()),
+            ..self.clone()
+        }
+    }
+
+    /// Masked EDM loss of `model` on `inputs` (mean over its samples) and its gradients.
+    /// Returns the loss detached, as a (1,) tensor on the plain device.
+    pub fn loss_and_grads(
+        &self,
+        model: &Denoiser,
+        inputs: &StepInputs,
+    ) -> (Tensor<1>, GradientsParams) {
+        let b = inputs.idx.len();
+        let ad = self.device.clone().autodiff();
+        let idx =
+            Tensor::<1, Int>::from_data(TensorData::new(inputs.idx.clone(), [b]), &self.device);
+        let (x0, cond) = self.data.batch(idx);
+        let draw = &inputs.draw;
+        let sigma = Tensor::<1>::from_data(TensorData::new(draw.sigma.clone(), [b]), &ad);
+        let noise = Tensor::<3>::from_data(
+            TensorData::new(draw.noise.clone(), [b, self.horizon, self.width]),
+            &ad,
+        );
+        let (cond, keep) = if self.conditional {
+            let keep = Tensor::<2>::from_data(TensorData::new(draw.keep.clone(), [b, 1]), &ad);
+            (Some(cond.autodiff()), Some(keep))
+        } else {
+            (None, None)
+        };
+        let mask = self
+            .mask
+            .clone()
+            .unwrap_or_else(|| Tensor::ones([self.horizon, self.width], &ad));
+        let loss = edm_loss(
+            model,
+            x0.autodiff(),
+            sigma,
+            noise,
+            cond,
+            keep,
+            mask,
+            self.sigma_data,
+        );
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        (loss.detach().inner(), grads)
+    }
+}
+
+/// The window indices of the next `train.batch_size` windows of `sampler` and the noise of step
+/// `step` (stream `(seed, STREAM_NOISE, step)`), for the whole global batch.
+pub(crate) fn draw_step_inputs(
+    config: &DiffusionConfig,
+    sampler: &mut WindowSampler,
+    step: u64,
+    (horizon, width): (usize, usize),
+) -> StepInputs {
+    let b = config.train.batch_size;
+    let idx = sampler.next_batch(b).into_iter().map(i64::from).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(crate::derive_seed(
+        config.train.seed,
+        crate::STREAM_NOISE,
+        step,
+    ));
+    let draw = TrainNoise::draw(&mut rng, &config.edm, b, horizon, width);
+    StepInputs { idx, draw }
+}
+
+/// Global-norm clipping and the optimizer step with the learning rate of step `step`. Returns
+/// the updated model and the pre-clip norm (a (1,) tensor on `device`).
+pub(crate) fn clip_and_step(
+    config: &DiffusionConfig,
+    step: u64,
+    model: Denoiser,
+    mut grads: GradientsParams,
+    optim: &mut ModuleOptimizer,
+    device: &Device,
+) -> (Denoiser, Tensor<1>) {
+    let norm = crate::grad::clip_global_norm(&model, &mut grads, config.train.grad_clip)
+        .unwrap_or_else(|| Tensor::zeros([1], device));
+    let lr = config.train.lr_at(step);
+    (optim.step(lr, model, grads), norm)
 }
 
 impl Trainer {
@@ -130,18 +267,23 @@ impl Trainer {
         let ema = model.valid();
         let optim = build_optimizer(&config);
         let sampler = WindowSampler::new(config.train.seed, data.num_windows());
+        let env = ShardEnv {
+            device,
+            data: data_dev,
+            mask,
+            conditional,
+            horizon: data.horizon,
+            width: data.transition_dim,
+            sigma_data: config.edm.sigma_data,
+        };
         Ok(Self {
             model: Some(model),
             ema,
             optim,
-            data: data_dev,
+            env,
             sampler,
-            mask,
-            conditional,
             step: 0,
-            device,
-            horizon: data.horizon,
-            width: data.transition_dim,
+            parallel: None,
             config,
         })
     }
@@ -153,7 +295,7 @@ impl Trainer {
 
     /// The device the run is on.
     pub fn device(&self) -> &Device {
-        &self.device
+        &self.env.device
     }
 
     /// The online model (autodiff).
@@ -173,7 +315,7 @@ impl Trainer {
 
     /// (T, D) of the training windows.
     pub fn shape(&self) -> (usize, usize) {
-        (self.horizon, self.width)
+        (self.env.horizon, self.env.width)
     }
 
     pub(crate) fn optimizer(&self) -> &ModuleOptimizer {
@@ -193,87 +335,154 @@ impl Trainer {
         self.optim = optim;
         self.sampler = sampler;
         self.step = step;
+        if let Some(parallel) = &mut self.parallel {
+            parallel.resync(
+                self.model.as_ref().expect("model just restored"),
+                &self.optim,
+            );
+        }
+    }
+
+    /// The window indices and noise of the current step, drawn from the run's seeded streams
+    /// (the sampler's position and `(seed, STREAM_NOISE, step)`), for the whole global batch.
+    fn draw_inputs(&mut self) -> StepInputs {
+        draw_step_inputs(
+            &self.config,
+            &mut self.sampler,
+            self.step,
+            (self.env.horizon, self.env.width),
+        )
+    }
+
+    /// The inputs the next step will draw, without advancing the sampler.
+    #[cfg(test)]
+    pub(crate) fn peek_inputs(&self) -> StepInputs {
+        let mut sampler = self.sampler.clone();
+        draw_step_inputs(
+            &self.config,
+            &mut sampler,
+            self.step,
+            (self.env.horizon, self.env.width),
+        )
+    }
+
+    /// The device-side training environment of replica 0.
+    #[cfg(test)]
+    pub(crate) fn env(&self) -> &ShardEnv {
+        &self.env
+    }
+
+    /// Train on `devices` from now on (issue 9): `devices[0]` must be this run's device, the
+    /// others get a copy of the current model, optimizer state and training data; each step
+    /// splits the global batch `train.batch_size` into equal shards (it must divide) and averages
+    /// the gradients with burn's collective all-reduce (NCCL on CUDA). Checkpoints keep holding
+    /// the model of `devices[0]`, so a run can be resumed on any number of devices. See
+    /// [`crate::data_parallel`] for what is equal to one-device training.
+    ///
+    /// A list of one device (this run's) leaves training as it is.
+    pub fn enable_data_parallel(&mut self, devices: &[Device]) -> Result<(), DiffusionError> {
+        if devices.len() == 1 && devices[0] == self.env.device {
+            return Ok(());
+        }
+        self.parallel = None;
+        let parallel =
+            DataParallel::new(&self.config, &self.env, self.model(), &self.optim, devices)?;
+        self.parallel = Some(parallel);
+        Ok(())
+    }
+
+    /// Data parallelism with test reducers (all replicas on the CPU device).
+    #[cfg(test)]
+    pub(crate) fn enable_data_parallel_with(
+        &mut self,
+        devices: Vec<Device>,
+        reducers: Vec<crate::data_parallel::Reducer>,
+    ) {
+        self.parallel = Some(DataParallel::with_reducers(
+            &self.config,
+            &self.env,
+            self.model(),
+            &self.optim,
+            &devices,
+            reducers,
+            None,
+        ));
+    }
+
+    /// Model of replica `k ≥ 1` between steps.
+    #[cfg(test)]
+    pub(crate) fn parallel_replica(&self, k: usize) -> &Denoiser {
+        self.parallel.as_ref().expect("data parallel").replica(k)
+    }
+
+    /// Number of devices the run trains on (1 unless [`Trainer::enable_data_parallel`]).
+    pub fn num_devices(&self) -> usize {
+        self.parallel.as_ref().map_or(1, DataParallel::num_devices)
     }
 
     /// One optimizer step. Returns the (detached) loss and pre-clip gradient norm as (1,)
     /// device tensors; nothing is read back to the host.
+    ///
+    /// With data parallelism enabled the batch is split across the devices, the gradients (and
+    /// the loss) are averaged by burn's all-reduce, and the returned tensors are on the first
+    /// device; see [`crate::data_parallel`].
     pub fn train_step(&mut self) -> (Tensor<1>, Tensor<1>) {
-        let b = self.config.train.batch_size;
-        let ad = self.device.clone().autodiff();
-        let idx: Vec<i64> = self
-            .sampler
-            .next_batch(b)
-            .into_iter()
-            .map(i64::from)
-            .collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &self.device);
-        let (x0, cond) = self.data.batch(idx);
-        let mut rng = ChaCha8Rng::seed_from_u64(crate::derive_seed(
-            self.config.train.seed,
-            crate::STREAM_NOISE,
-            self.step,
-        ));
-        let draw = TrainNoise::draw(&mut rng, &self.config.edm, b, self.horizon, self.width);
-        let sigma = Tensor::<1>::from_data(TensorData::new(draw.sigma, [b]), &ad);
-        let noise = Tensor::<3>::from_data(
-            TensorData::new(draw.noise, [b, self.horizon, self.width]),
-            &ad,
-        );
-        let (cond, keep) = if self.conditional {
-            let keep = Tensor::<2>::from_data(TensorData::new(draw.keep, [b, 1]), &ad);
-            (Some(cond.autodiff()), Some(keep))
-        } else {
-            (None, None)
-        };
+        let inputs = self.draw_inputs();
         let model = self.model.take().expect("model present between steps");
-        let mask = self
-            .mask
-            .clone()
-            .unwrap_or_else(|| Tensor::ones([self.horizon, self.width], &ad));
-        let loss = edm_loss(
-            &model,
-            x0.autodiff(),
-            sigma,
-            noise,
-            cond,
-            keep,
-            mask,
-            self.config.edm.sigma_data,
-        );
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        let norm = crate::grad::clip_global_norm(&model, &mut grads, self.config.train.grad_clip)
-            .unwrap_or_else(|| Tensor::zeros([1], &self.device));
-        let lr = self.config.train.lr_at(self.step);
-        let model = self.optim.step(lr, model, grads);
-        if let Some(decay) = self.config.train.ema.decay(self.step) {
-            let ema = std::mem::replace(&mut self.ema, model.valid());
-            self.ema = crate::ema::blend(ema, &model.valid(), decay);
-        }
+        let decay = self.config.train.ema.decay(self.step);
+        let (model, loss, norm) = match &mut self.parallel {
+            Some(parallel) => {
+                let ema = decay.map(|d| (self.ema.clone(), d));
+                let optim = std::mem::replace(&mut self.optim, build_optimizer(&self.config));
+                let out = parallel.step(model, optim, ema, &inputs, self.step);
+                self.optim = out.optim;
+                if let Some(ema) = out.ema {
+                    self.ema = ema;
+                }
+                (out.model, out.loss, out.norm)
+            }
+            None => {
+                let (loss, grads) = self.env.loss_and_grads(&model, &inputs);
+                let (model, norm) = clip_and_step(
+                    &self.config,
+                    self.step,
+                    model,
+                    grads,
+                    &mut self.optim,
+                    &self.env.device,
+                );
+                if let Some(decay) = decay {
+                    let ema = std::mem::replace(&mut self.ema, model.valid());
+                    self.ema = crate::ema::blend(ema, &model.valid(), decay);
+                }
+                (model, loss, norm)
+            }
+        };
         self.model = Some(model);
         self.step += 1;
-        (loss.detach().inner(), norm.inner())
+        (loss, norm)
     }
 
     /// Loss of the online model on a fixed batch (the first `batch` windows) with fixed noise
     /// drawn from `seed` and no condition dropout: a low-variance progress measure for tests
     /// and diagnostics. Reads one scalar back from the device.
     pub fn eval_loss(&self, seed: u64, batch: usize) -> f64 {
-        let b = batch.min(self.data.num_windows());
-        let idx = Tensor::<1, Int>::arange(0..b as i64, &self.device);
-        let (x0, cond) = self.data.batch(idx);
+        let env = &self.env;
+        let (horizon, width, device) = (env.horizon, env.width, &env.device);
+        let b = batch.min(env.data.num_windows());
+        let idx = Tensor::<1, Int>::arange(0..b as i64, device);
+        let (x0, cond) = env.data.batch(idx);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let draw = TrainNoise::draw(&mut rng, &self.config.edm, b, self.horizon, self.width);
-        let sigma = Tensor::<1>::from_data(TensorData::new(draw.sigma, [b]), &self.device);
-        let noise = Tensor::<3>::from_data(
-            TensorData::new(draw.noise, [b, self.horizon, self.width]),
-            &self.device,
-        );
-        let mask = self
+        let draw = TrainNoise::draw(&mut rng, &self.config.edm, b, horizon, width);
+        let sigma = Tensor::<1>::from_data(TensorData::new(draw.sigma, [b]), device);
+        let noise =
+            Tensor::<3>::from_data(TensorData::new(draw.noise, [b, horizon, width]), device);
+        let mask = env
             .mask
             .clone()
             .map(|m| m.inner())
-            .unwrap_or_else(|| Tensor::ones([self.horizon, self.width], &self.device));
-        let cond = self.conditional.then_some(cond);
+            .unwrap_or_else(|| Tensor::ones([horizon, width], device));
+        let cond = env.conditional.then_some(cond);
         let net = self.model().valid();
         edm_loss(
             &net,

@@ -1,6 +1,7 @@
 //! The one environment trait and the factory that builds any environment by name (architecture
 //! sketch: `Env`; envs-and-data.md §2, §6.1, §7).
 
+use crate::adroit::{Door, Pen};
 use crate::error::EnvError;
 use crate::locomotion::Locomotion;
 use crate::maze2d::Maze2d;
@@ -43,10 +44,37 @@ pub trait Env: Send {
 
     /// The current observation.
     fn observation(&self) -> Vec<f64>;
+
+    /// Starts an episode from a recorded simulator state together with the observation recorded
+    /// with it, for the part of the state that qpos/qvel do not hold: the Adroit door's position
+    /// (solved from the handle position) and the pen's target orientation. Default:
+    /// [`Env::reset_to_state`].
+    fn reset_to_recorded_state(
+        &mut self,
+        qpos: &[f64],
+        qvel: &[f64],
+        obs: &[f64],
+    ) -> Result<Vec<f64>, EnvError> {
+        let _ = obs;
+        self.reset_to_state(qpos, qvel)
+    }
+
+    /// The simulator state (qpos, qvel) after the last reset or step; `None` where an
+    /// implementation does not expose it. Every gta-envs environment does.
+    fn sim_state(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        None
+    }
+
+    /// Whether the current state achieves the task's goal (D4RL's `goal_achieved`: Adroit door
+    /// angle ≥ 1.35; pen within 0.075 of the target with orientation similarity > 0.95); `None`
+    /// for tasks without a success notion.
+    fn success(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Builds an environment from a name or D4RL dataset id (`hopper`, `hopper-medium-v2`,
-/// `maze2d-umaze-v1`).
+/// `maze2d-umaze-v1`, `door-human-v0`).
 pub fn make_env(name: &str) -> Result<Box<dyn Env>, EnvError> {
     make_env_id(EnvId::parse(name)?)
 }
@@ -58,6 +86,8 @@ pub fn make_env_id(id: EnvId) -> Result<Box<dyn Env>, EnvError> {
         EnvId::Hopper => Box::new(Locomotion::<Hopper>::new()?),
         EnvId::Walker2d => Box::new(Locomotion::<Walker2d>::new()?),
         EnvId::Ant => Box::new(Locomotion::<Ant>::new()?),
+        EnvId::Door => Box::new(Door::new()?),
+        EnvId::Pen => Box::new(Pen::new()?),
         maze => Box::new(Maze2d::new(maze)?),
     })
 }

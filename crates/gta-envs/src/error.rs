@@ -43,6 +43,14 @@ pub enum EnvError {
         /// MuJoCo's message.
         reason: String,
     },
+    /// A dataset that cannot be replayed in the environment (missing key, wrong width).
+    #[error("replaying {env}: {reason}")]
+    Replay {
+        /// The environment name.
+        env: &'static str,
+        /// What is wrong with the dataset.
+        reason: String,
+    },
     /// An evaluation asked for zero episodes.
     #[error("evaluation of {env}: episodes must be at least 1, got 0")]
     NoEpisodes {

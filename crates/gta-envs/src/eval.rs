@@ -58,6 +58,37 @@ pub fn evaluate_seeds(
     policy: &dyn Policy,
     seeds: &[u64],
 ) -> Result<EvalResult, EnvError> {
+    Ok(evaluate_seeds_with_success(env_id, policy, seeds)?.result)
+}
+
+/// An evaluation with the task's success statistics where it has them (Adroit).
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Returns, lengths and normalized scores.
+    pub result: EvalResult,
+    /// Per episode, the number of steps whose state achieved the goal (`Env::success`); `None`
+    /// for tasks without a success notion.
+    pub goal_steps: Option<Vec<usize>>,
+    /// The fraction of episodes that count as successes under D4RL's rule (goal achieved in more
+    /// than [`EnvId::success_min_steps`] steps: door 25, pen 20); `None` without a rule.
+    pub success_rate: Option<f64>,
+}
+
+/// [`evaluate`] plus the task's success statistics.
+pub fn evaluate_with_success(
+    env_id: &str,
+    policy: &dyn Policy,
+    episodes: usize,
+    seed: u64,
+) -> Result<Evaluation, EnvError> {
+    evaluate_seeds_with_success(env_id, policy, &episode_seeds(seed, episodes))
+}
+
+fn evaluate_seeds_with_success(
+    env_id: &str,
+    policy: &dyn Policy,
+    seeds: &[u64],
+) -> Result<Evaluation, EnvError> {
     let id = EnvId::parse(env_id)?;
     if seeds.is_empty() {
         return Err(EnvError::NoEpisodes {
@@ -66,25 +97,47 @@ pub fn evaluate_seeds(
     }
     let ref_scores = crate::scores::ref_scores(env_id).unwrap_or(id.spec().ref_scores);
     let chunk = seeds.len().div_ceil(rayon::current_num_threads().max(1));
-    let per_chunk: Vec<Vec<(f64, usize)>> = seeds
+    let per_chunk: Vec<Vec<Episode>> = seeds
         .par_chunks(chunk)
         .map(|chunk| rollout_lockstep(id, policy, chunk))
         .collect::<Result<_, _>>()?;
-    let (returns, lengths): (Vec<f64>, Vec<usize>) = per_chunk.into_iter().flatten().unzip();
+    let episodes: Vec<Episode> = per_chunk.into_iter().flatten().collect();
+    let returns: Vec<f64> = episodes.iter().map(|e| e.ret).collect();
+    let lengths: Vec<usize> = episodes.iter().map(|e| e.length).collect();
+    let goal_steps: Option<Vec<usize>> = episodes.iter().map(|e| e.goal_steps).collect();
     let normalized_scores: Vec<f64> = returns.iter().map(|&r| ref_scores.normalize(r)).collect();
     let (return_mean, return_std) = mean_std(&returns);
     let (normalized_score, normalized_score_std) = mean_std(&normalized_scores);
-    Ok(EvalResult {
-        env: env_id.to_string(),
-        seeds: seeds.to_vec(),
-        returns,
-        lengths,
-        normalized_scores,
-        return_mean,
-        return_std,
-        normalized_score,
-        normalized_score_std,
+    let success_rate = match (&goal_steps, id.success_min_steps()) {
+        (Some(steps), Some(min)) => {
+            Some(steps.iter().filter(|&&s| s > min).count() as f64 / steps.len() as f64)
+        }
+        _ => None,
+    };
+    Ok(Evaluation {
+        result: EvalResult {
+            env: env_id.to_string(),
+            seeds: seeds.to_vec(),
+            returns,
+            lengths,
+            normalized_scores,
+            return_mean,
+            return_std,
+            normalized_score,
+            normalized_score_std,
+        },
+        goal_steps,
+        success_rate,
     })
+}
+
+/// What one episode of [`rollout_lockstep`] produced.
+#[derive(Debug, Clone, Copy, Default)]
+struct Episode {
+    ret: f64,
+    length: usize,
+    /// Steps whose state achieved the goal; `None` if the env has no success notion.
+    goal_steps: Option<usize>,
 }
 
 /// The policy's stream for the episode with reset seed `seed` (a different stream from the
@@ -93,12 +146,12 @@ pub fn policy_rng(seed: u64) -> PolicyRng {
     PolicyRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15)
 }
 
-/// Runs one episode per seed in lockstep; returns (return, length) per episode.
+/// Runs one episode per seed in lockstep; returns return, length and goal steps per episode.
 fn rollout_lockstep(
     id: EnvId,
     policy: &dyn Policy,
     seeds: &[u64],
-) -> Result<Vec<(f64, usize)>, EnvError> {
+) -> Result<Vec<Episode>, EnvError> {
     let mut envs: Vec<Box<dyn Env>> = seeds
         .iter()
         .map(|_| make_env_id(id))
@@ -110,7 +163,13 @@ fn rollout_lockstep(
         .map(|(env, &s)| env.reset(s))
         .collect();
     let mut rngs: Vec<PolicyRng> = seeds.iter().map(|&s| policy_rng(s)).collect();
-    let mut totals = vec![(0.0, 0usize); seeds.len()];
+    let mut totals: Vec<Episode> = envs
+        .iter()
+        .map(|env| Episode {
+            goal_steps: env.success().map(|_| 0),
+            ..Episode::default()
+        })
+        .collect();
     let mut live: Vec<usize> = (0..seeds.len()).collect();
     while !live.is_empty() {
         let batch: Vec<f32> = live
@@ -135,8 +194,11 @@ fn rollout_lockstep(
                 .map(|&a| a as f64)
                 .collect();
             let step = envs[i].step(&action)?;
-            totals[i].0 += step.reward;
-            totals[i].1 += 1;
+            totals[i].ret += step.reward;
+            totals[i].length += 1;
+            if let (Some(count), Some(true)) = (totals[i].goal_steps.as_mut(), envs[i].success()) {
+                *count += 1;
+            }
             obs[i] = step.obs;
             if !(step.terminal || step.timeout) {
                 still_live.push(i);

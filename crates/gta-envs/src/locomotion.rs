@@ -110,6 +110,11 @@ impl<T: Task> Env for Locomotion<T> {
         Ok(())
     }
 
+    fn sim_state(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        let data = &self.sim.data;
+        Some((data.qpos().to_vec(), data.qvel().to_vec()))
+    }
+
     fn observation(&self) -> Vec<f64> {
         let mut obs = Vec::with_capacity(self.spec.obs_dim);
         self.task.observe(&self.sim.data, &mut obs);

@@ -213,6 +213,11 @@ impl Env for Maze2d {
         Ok(())
     }
 
+    fn sim_state(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        let data = &self.sim.data;
+        Some((data.qpos().to_vec(), data.qvel().to_vec()))
+    }
+
     fn observation(&self) -> Vec<f64> {
         let data = &self.sim.data;
         data.qpos().iter().chain(data.qvel()).copied().collect()

@@ -50,16 +50,24 @@ pub(crate) fn cached_model(
     env: &'static str,
     xml: impl FnOnce() -> String,
 ) -> Result<Model, EnvError> {
+    cached_model_with(cell, env, || {
+        MjModel::from_xml_string(&xml()).map_err(|e| e.to_string())
+    })
+}
+
+/// Builds a model with `load` once per process into `cell` (after installing the log hook);
+/// later calls share the same model.
+pub(crate) fn cached_model_with(
+    cell: &'static OnceLock<Result<Model, String>>,
+    env: &'static str,
+    load: impl FnOnce() -> Result<MjModel, String>,
+) -> Result<Model, EnvError> {
     // SAFETY: `call_once` runs before any model is loaded in this process (every load goes
     // through here), and blocks other threads until the hook is installed.
     LOG_HOOK.call_once(|| unsafe { set_log_handler(log_to_tracing) });
-    cell.get_or_init(|| {
-        MjModel::from_xml_string(&xml())
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
-    })
-    .clone()
-    .map_err(|reason| EnvError::ModelLoad { env, reason })
+    cell.get_or_init(|| load().map(Arc::new))
+        .clone()
+        .map_err(|reason| EnvError::ModelLoad { env, reason })
 }
 
 /// One `MjData` that advances `frame_skip` MuJoCo steps per env step (§2.2).

@@ -30,6 +30,10 @@ pub enum EnvId {
     Maze2dMediumDense,
     /// D4RL `maze2d-large-dense-v1`.
     Maze2dLargeDense,
+    /// Adroit door (D4RL `door-human-v0` semantics, §6.3).
+    Door,
+    /// Adroit pen (D4RL `pen-human-v0` semantics, §6.3).
+    Pen,
 }
 
 /// Static description of an environment (the `Env::spec()` of the architecture sketch).
@@ -39,7 +43,7 @@ pub struct EnvSpec {
     pub id: EnvId,
     /// Short name accepted everywhere (`hopper`, `maze2d-umaze`).
     pub name: &'static str,
-    /// Observation length (17/11/17/111 locomotion, 4 maze2d).
+    /// Observation length (17/11/17/111 locomotion, 4 maze2d, 39 door, 45 pen).
     pub obs_dim: usize,
     /// Action length; actions are clipped to [−1, 1] before use.
     pub act_dim: usize,
@@ -59,6 +63,9 @@ pub struct EnvSpec {
     pub ref_scores: RefScores,
 }
 
+/// D4RL's Adroit dataset variants (`door-human-v0`, ...).
+const ADROIT_VARIANTS: [&str; 3] = ["human", "cloned", "expert"];
+
 const LOCOMOTION_VARIANTS: [&str; 6] = [
     "random",
     "medium",
@@ -70,7 +77,7 @@ const LOCOMOTION_VARIANTS: [&str; 6] = [
 
 impl EnvId {
     /// Every environment, in listing order.
-    pub const ALL: [EnvId; 10] = [
+    pub const ALL: [EnvId; 12] = [
         EnvId::HalfCheetah,
         EnvId::Hopper,
         EnvId::Walker2d,
@@ -81,6 +88,8 @@ impl EnvId {
         EnvId::Maze2dUmazeDense,
         EnvId::Maze2dMediumDense,
         EnvId::Maze2dLargeDense,
+        EnvId::Door,
+        EnvId::Pen,
     ];
 
     /// The short name (`halfcheetah`, `maze2d-umaze-dense`).
@@ -96,11 +105,14 @@ impl EnvId {
             EnvId::Maze2dUmazeDense => "maze2d-umaze-dense",
             EnvId::Maze2dMediumDense => "maze2d-medium-dense",
             EnvId::Maze2dLargeDense => "maze2d-large-dense",
+            EnvId::Door => "door",
+            EnvId::Pen => "pen",
         }
     }
 
     /// Parses an env name or a D4RL dataset id: `hopper`, `Hopper-v4`, `hopper-medium-v2`,
-    /// `half_cheetah`, `maze2d-umaze-v1`, `maze2d-large-dense-v1` (case-insensitive).
+    /// `half_cheetah`, `maze2d-umaze-v1`, `maze2d-large-dense-v1`, `door`, `door-human-v0`,
+    /// `pen-expert-v1` (case-insensitive).
     pub fn parse(name: &str) -> Result<EnvId, EnvError> {
         let key = strip_version(&name.trim().to_ascii_lowercase()).replace('_', "");
         let found = if let Some(rest) = key.strip_prefix("maze2d-") {
@@ -117,7 +129,10 @@ impl EnvId {
         } else {
             let (head, variant) = key.split_once('-').unwrap_or((key.as_str(), ""));
             let known_variant = variant.is_empty() || LOCOMOTION_VARIANTS.contains(&variant);
+            let adroit_variant = variant.is_empty() || ADROIT_VARIANTS.contains(&variant);
             match head {
+                "door" if adroit_variant => Some(EnvId::Door),
+                "pen" if adroit_variant => Some(EnvId::Pen),
                 "halfcheetah" if known_variant => Some(EnvId::HalfCheetah),
                 "hopper" if known_variant => Some(EnvId::Hopper),
                 "walker2d" if known_variant => Some(EnvId::Walker2d),
@@ -128,7 +143,7 @@ impl EnvId {
         found.ok_or_else(|| EnvError::UnknownEnv {
             name: name.to_string(),
             expected: format!(
-                "{} (or a D4RL dataset id such as hopper-medium-v2, maze2d-umaze-v1)",
+                "{} (or a D4RL dataset id such as hopper-medium-v2, maze2d-umaze-v1, door-human-v0)",
                 EnvId::ALL.map(EnvId::name).join(", ")
             ),
         })
@@ -136,16 +151,41 @@ impl EnvId {
 
     /// Whether this is a Maze2d variant (§6.1).
     pub fn is_maze2d(self) -> bool {
-        !matches!(
+        matches!(
             self,
-            EnvId::HalfCheetah | EnvId::Hopper | EnvId::Walker2d | EnvId::Ant
+            EnvId::Maze2dUmaze
+                | EnvId::Maze2dMedium
+                | EnvId::Maze2dLarge
+                | EnvId::Maze2dUmazeDense
+                | EnvId::Maze2dMediumDense
+                | EnvId::Maze2dLargeDense
         )
+    }
+
+    /// Whether this is an Adroit hand task (§6.3).
+    pub fn is_adroit(self) -> bool {
+        matches!(self, EnvId::Door | EnvId::Pen)
+    }
+
+    /// D4RL's (mj_envs') episode success rule: the goal achieved in more than this many steps of
+    /// the episode (door 25, pen 20); `None` for tasks without one.
+    pub fn success_min_steps(self) -> Option<usize> {
+        match self {
+            EnvId::Door => Some(25),
+            EnvId::Pen => Some(20),
+            _ => None,
+        }
     }
 
     /// D4RL dataset ids recorded in this environment.
     pub fn datasets(self) -> Vec<String> {
         if self.is_maze2d() {
             vec![format!("{}-v1", self.name())]
+        } else if self.is_adroit() {
+            ADROIT_VARIANTS
+                .iter()
+                .map(|v| format!("{}-{v}-v0", self.name()))
+                .collect()
         } else {
             LOCOMOTION_VARIANTS
                 .iter()
@@ -154,7 +194,7 @@ impl EnvId {
         }
     }
 
-    /// The static description (dimensions from §2.2 and §6.1).
+    /// The static description (dimensions from §2.2, §6.1 and §6.3).
     pub fn spec(self) -> EnvSpec {
         // (obs_dim, act_dim, nq, nv, frame_skip, timestep, max_episode_steps)
         let (obs_dim, act_dim, nq, nv, frame_skip, timestep, max_episode_steps) = match self {
@@ -165,6 +205,8 @@ impl EnvId {
             EnvId::Maze2dUmaze | EnvId::Maze2dUmazeDense => (4, 2, 2, 2, 1, 0.01, 300),
             EnvId::Maze2dMedium | EnvId::Maze2dMediumDense => (4, 2, 2, 2, 1, 0.01, 600),
             EnvId::Maze2dLarge | EnvId::Maze2dLargeDense => (4, 2, 2, 2, 1, 0.01, 800),
+            EnvId::Door => (39, 28, 30, 30, 5, 0.002, 200),
+            EnvId::Pen => (45, 24, 30, 30, 5, 0.002, 100),
         };
         EnvSpec {
             id: self,

@@ -88,6 +88,95 @@ pub fn init_device(kind: DeviceKind, seed: u64) -> Result<Device, DeviceError> {
     Ok(device)
 }
 
+/// Parses a comma-separated device list (`cuda:0,cuda:1`; `cuda` alone is GPU 0).
+pub fn parse_device_list(list: &str) -> Result<Vec<DeviceKind>, DeviceError> {
+    let kinds = list
+        .split(',')
+        .map(|s| s.trim().parse::<DeviceKind>())
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, k) in kinds.iter().enumerate() {
+        if kinds[..i].contains(k) {
+            return Err(DeviceError::Unknown(format!(
+                "list {list:?}: {k} is listed twice"
+            )));
+        }
+    }
+    Ok(kinds)
+}
+
+/// Creates the devices of a data-parallel run (one replica each), seeded with `seed`. Several
+/// devices must all be CUDA GPUs (burn's CPU backend has no collective operations), exist on this
+/// machine, and NCCL (`libnccl.so.2`, which burn's all-reduce loads at run time) must load.
+pub fn init_devices(kinds: &[DeviceKind], seed: u64) -> Result<Vec<Device>, DeviceError> {
+    if kinds.len() > 1 {
+        if let Some(k) = kinds.iter().find(|k| !matches!(k, DeviceKind::Cuda(_))) {
+            return Err(DeviceError::Unknown(format!(
+                "{k} in a multi-device list: data-parallel training needs CUDA devices \
+                 (burn's CPU backend has no collective operations)"
+            )));
+        }
+        multi_gpu_preflight(kinds)?;
+    }
+    kinds.iter().map(|&k| init_device(k, seed)).collect()
+}
+
+#[cfg(feature = "cuda")]
+fn multi_gpu_preflight(kinds: &[DeviceKind]) -> Result<(), DeviceError> {
+    use libloading::{Library, Symbol};
+    use std::ffi::c_int;
+    let count = cuda_preflight()
+        .map_err(DeviceError::Unavailable)
+        .and_then(|_| {
+            let lib = unsafe { Library::new("libcuda.so.1") }
+                .map_err(|e| DeviceError::Unavailable(e.to_string()))?;
+            let mut n: c_int = 0;
+            unsafe {
+                let count: Symbol<unsafe extern "C" fn(*mut c_int) -> c_int> = lib
+                    .get(b"cuDeviceGetCount\0")
+                    .map_err(|e| DeviceError::Unavailable(e.to_string()))?;
+                count(&mut n);
+            }
+            std::mem::forget(lib);
+            Ok(n as usize)
+        })?;
+    if let Some(k) = kinds
+        .iter()
+        .find(|k| matches!(k, DeviceKind::Cuda(i) if *i >= count))
+    {
+        return Err(DeviceError::Unavailable(format!(
+            "{k} does not exist: this machine has {count} GPU(s) (cuda:0 … cuda:{})",
+            count.saturating_sub(1)
+        )));
+    }
+    let names = ["libnccl.so.2", "libnccl.so"];
+    let found = names
+        .iter()
+        .find_map(|n| unsafe { Library::new(n) }.ok().map(|l| (n, l)));
+    match found {
+        Some((_, lib)) => {
+            std::mem::forget(lib);
+            Ok(())
+        }
+        None => Err(DeviceError::Unavailable(format!(
+            "several GPUs need NCCL for the gradient all-reduce, but none of {names:?} loads; \
+             install NCCL 2 (e.g. the libnccl2 package, or pip's nvidia-nccl-cu12) and add the \
+             folder holding libnccl.so.2 to LD_LIBRARY_PATH"
+        ))),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn multi_gpu_preflight(kinds: &[DeviceKind]) -> Result<(), DeviceError> {
+    Err(DeviceError::NotCompiled(
+        kinds
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        compiled_backends().join(", "),
+    ))
+}
+
 #[cfg(feature = "cuda")]
 fn cuda_device(index: usize) -> Result<Device, DeviceError> {
     cuda_preflight().map_err(DeviceError::Unavailable)?;
@@ -171,6 +260,26 @@ mod tests {
         assert!("tpu".parse::<DeviceKind>().is_err());
         assert!("cuda:x".parse::<DeviceKind>().is_err());
         assert_eq!(DeviceKind::Cuda(2).to_string(), "cuda:2");
+    }
+
+    #[test]
+    fn parses_device_lists() {
+        assert_eq!(
+            parse_device_list("cuda:0,cuda:1").unwrap(),
+            vec![DeviceKind::Cuda(0), DeviceKind::Cuda(1)]
+        );
+        assert_eq!(
+            parse_device_list("cuda").unwrap(),
+            vec![DeviceKind::Cuda(0)]
+        );
+        let err = parse_device_list("cuda,cuda:0").unwrap_err().to_string();
+        assert!(err.contains("listed twice"), "{err}");
+        assert!(parse_device_list("cuda:0,tpu").is_err());
+        let err = init_devices(&[DeviceKind::Cpu, DeviceKind::Cuda(1)], 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("collective"), "{err}");
+        assert_eq!(init_devices(&[DeviceKind::Cpu], 0).unwrap().len(), 1);
     }
 
     #[cfg(not(feature = "cuda"))]

@@ -190,6 +190,9 @@ pub fn configure(opts: &GpuCacheOptions) -> Result<bool, GpuCacheError> {
         AutotuneLevel::Extensive => autotune::AutotuneLevel::Extensive,
         AutotuneLevel::Full => autotune::AutotuneLevel::Full,
     };
+    // CubeCL's own environment variables (CUBECL_DEBUG_LOG, CUBECL_DEBUG_OPTION=profile,
+    // CUBECL_AUTOTUNE_LEVEL, ...) still apply on top: `try_set` alone would skip them.
+    let cfg = cfg.override_from_env();
     if !CubeClRuntimeConfig::try_set(cfg) {
         return Err(GpuCacheError::AlreadyConfigured(
             std::env::current_dir()

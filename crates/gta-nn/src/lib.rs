@@ -4,8 +4,10 @@
 pub mod device;
 pub mod gpu_cache;
 pub mod kernels;
+pub mod precision;
 pub mod seed;
 
 pub use device::{DeviceError, DeviceKind, compiled_backends, init_device};
 pub use gpu_cache::{AutotuneLevel, GpuCacheOptions};
+pub use precision::{MatmulPrecision, set_matmul_precision};
 pub use seed::derive_seed;

@@ -43,28 +43,40 @@ pub fn checkpoint_name(step: u64) -> String {
 /// Writes the run to `parent/step_NNNNNNNNN/` (temporary folder, then rename) and returns the
 /// path. An existing checkpoint of the same step is replaced.
 pub fn save(trainer: &Trainer, parent: &Path) -> Result<PathBuf, RlError> {
+    save_atomic(parent, &checkpoint_name(trainer.step_count()), |tmp| {
+        trainer.agent().save(tmp)?;
+        let buffer = trainer.buffer();
+        let state = CheckpointState {
+            schema_version: SCHEMA_VERSION,
+            step: trainer.step_count(),
+            obs_dim: buffer.obs_dim,
+            act_dim: buffer.act_dim,
+            buffer_len: buffer.len,
+            normalizer: buffer.normalizer.clone(),
+            config: trainer.config.clone(),
+        };
+        let json = serde_json::to_string_pretty(&state).expect("checkpoint state serializes");
+        std::fs::write(tmp.join("state.json"), json)
+            .map_err(|e| RlError::io(tmp.join("state.json"), e))
+    })
+}
+
+/// Writes the folder `parent/name/` atomically: `write` fills a temporary folder
+/// `parent/.name.tmp/`, which is then renamed (an existing `parent/name/` is replaced).
+/// Shared by the offline and the online (SAC) checkpoints.
+pub fn save_atomic(
+    parent: &Path,
+    name: &str,
+    write: impl FnOnce(&Path) -> Result<(), RlError>,
+) -> Result<PathBuf, RlError> {
     std::fs::create_dir_all(parent).map_err(|e| RlError::io(parent, e))?;
-    let name = checkpoint_name(trainer.step_count());
     let tmp = parent.join(format!(".{name}.tmp"));
-    let dst = parent.join(&name);
+    let dst = parent.join(name);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| RlError::io(&tmp, e))?;
     }
     std::fs::create_dir(&tmp).map_err(|e| RlError::io(&tmp, e))?;
-    trainer.agent().save(&tmp)?;
-    let buffer = trainer.buffer();
-    let state = CheckpointState {
-        schema_version: SCHEMA_VERSION,
-        step: trainer.step_count(),
-        obs_dim: buffer.obs_dim,
-        act_dim: buffer.act_dim,
-        buffer_len: buffer.len,
-        normalizer: buffer.normalizer.clone(),
-        config: trainer.config.clone(),
-    };
-    let json = serde_json::to_string_pretty(&state).expect("checkpoint state serializes");
-    std::fs::write(tmp.join("state.json"), json)
-        .map_err(|e| RlError::io(tmp.join("state.json"), e))?;
+    write(&tmp)?;
     if dst.exists() {
         std::fs::remove_dir_all(&dst).map_err(|e| RlError::io(&dst, e))?;
     }

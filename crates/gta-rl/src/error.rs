@@ -37,6 +37,14 @@ pub enum RlError {
         /// What went wrong.
         what: String,
     },
+    /// A behaviour-policy file (`policies/*.policy`) is missing or unreadable.
+    #[error("policy file {path}: {what}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong, and how to make the file.
+        what: String,
+    },
     /// A file-system operation failed.
     #[error("{path}: {source}")]
     Io {

@@ -23,6 +23,7 @@ pub mod error;
 pub mod iql;
 pub mod mcq;
 pub mod nets;
+pub mod online;
 pub mod sac;
 pub mod td3bc;
 pub mod train;

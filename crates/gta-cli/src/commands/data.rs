@@ -37,8 +37,9 @@ pub enum DataCmd {
     },
     /// Make a D4RL-style dataset with gta's own environments and scripted policies:
     /// `maze2d-{umaze,medium,large}` (D4RL's noisy waypoint controller, 300/600/800-step episodes)
-    /// and `{halfcheetah,hopper,walker2d,ant,maze2d-*}-random` (uniform actions). SAC-based
-    /// `medium`/`expert` recipes are not available yet.
+    /// `{halfcheetah,hopper,walker2d,ant,maze2d-*}-random` (uniform actions), and the SAC
+    /// recipes `{halfcheetah,hopper,walker2d}-{medium,medium-replay,expert,medium-expert}` from
+    /// the behaviour policies in policies/ (docs/datasets.md).
     Make {
         /// Dataset id, e.g. maze2d-umaze or hopper-random.
         id: String,
@@ -57,6 +58,10 @@ pub enum DataCmd {
         /// Replace the output if it already exists.
         #[arg(long)]
         overwrite: bool,
+        /// Folder of the SAC behaviour policies (default: $GTA_POLICIES, else ./policies, else
+        /// the policies/ folder of the source tree this binary was built from).
+        #[arg(long)]
+        policies: Option<PathBuf>,
     },
     /// Convert a dataset between D4RL HDF5, .npz and Minari, keeping every array bit for bit.
     Convert {
@@ -154,6 +159,16 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
                 println!("{v}");
             } else {
                 print_table(&info);
+                for key in ["metadata/gta_recipe", "metadata/gta_recipe_hash"] {
+                    if let Some(gta_data::Array {
+                        data: gta_data::ArrayData::Str(v),
+                        ..
+                    }) = dataset.get(key)
+                    {
+                        let name = key.trim_start_matches("metadata/gta_").replace('_', " ");
+                        println!("{name:<22} {}", v.join(","));
+                    }
+                }
                 if let (Some(s), Some(e)) = (score, &env) {
                     println!(
                         "{:<20} {s:.2} (D4RL reference scores of {e})",
@@ -172,7 +187,8 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
             noise,
             seed,
             overwrite,
-        } => make(&id, &out, transitions, noise, seed, overwrite),
+            policies,
+        } => make(&id, &out, transitions, noise, seed, overwrite, policies),
         DataCmd::Convert {
             input,
             output,
@@ -271,6 +287,7 @@ fn make(
     noise: f32,
     seed: u64,
     overwrite: bool,
+    policies: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     if transitions == 0 {
         anyhow::bail!("--transitions 0: expected at least 1");
@@ -280,6 +297,32 @@ fn make(
             "--out {}: exists; pass --overwrite to replace it",
             out.display()
         );
+    }
+    if let Some((env, _)) = gta_rl::online::recipe::parse_recipe(id) {
+        let dir = policies.unwrap_or_else(default_policies_dir);
+        let t0 = std::time::Instant::now();
+        let made = gta_rl::online::recipe::make(id, &dir, transitions, seed)?;
+        let options = WriteOptions {
+            overwrite,
+            ..WriteOptions::default()
+        };
+        gta_data::write(&made.dataset, out, &options).map_err(classify)?;
+        let info = DatasetInfo::from_dataset(&made.dataset, &EpisodeOptions::default())
+            .map_err(classify)?;
+        println!(
+            "wrote {} in {:.1} s: {} transitions, {} episodes, return mean {:.2} (min {:.2}, max {:.2}), \
+             normalized score {:.2}; recipe hash {}",
+            out.display(),
+            t0.elapsed().as_secs_f64(),
+            info.transitions,
+            info.episodes,
+            info.return_mean,
+            info.return_min,
+            info.return_max,
+            gta_envs::d4rl_score(env.name(), info.return_mean)?,
+            made.hash
+        );
+        return Ok(());
     }
     let (env_name, random) = match id.strip_suffix("-random") {
         Some(base) => (base, true),
@@ -305,8 +348,8 @@ fn make(
         )?
     } else {
         anyhow::bail!(
-            "dataset id {id}: gta can make `<env>-random` and `maze2d-{{umaze,medium,large}}`; \
-             the SAC-based medium/expert recipes are not implemented yet"
+            "dataset id {id}: gta can make `<env>-random`, `maze2d-{{umaze,medium,large}}` and \
+             `{{halfcheetah,hopper,walker2d}}-{{medium,medium-replay,expert,medium-expert}}`"
         );
     };
     let options = WriteOptions {
@@ -326,4 +369,17 @@ fn make(
         gta_envs::d4rl_score(env.name(), info.return_mean)?
     );
     Ok(())
+}
+
+/// The behaviour-policy folder: `$GTA_POLICIES`, else `./policies` if it exists, else the
+/// `policies/` folder of the source tree the binary was built from.
+fn default_policies_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("GTA_POLICIES") {
+        return PathBuf::from(d);
+    }
+    let local = PathBuf::from("policies");
+    if local.is_dir() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies")
 }

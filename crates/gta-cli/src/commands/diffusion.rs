@@ -47,6 +47,11 @@ pub struct TrainArgs {
     /// cpu or cuda[:index].
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Data-parallel training on several GPUs of this host, e.g. `cuda:0,cuda:1`: each step's
+    /// batch (train.batch_size, which must divide evenly) is split across them and the gradients
+    /// are averaged with NCCL (docs/gpu.md, "Several GPUs"). Checkpoints are the same as on one GPU.
+    #[arg(long, conflicts_with = "device", value_name = "LIST")]
+    devices: Option<String>,
     /// Run seed (overrides train.seed).
     #[arg(long)]
     seed: Option<u64>,
@@ -152,8 +157,24 @@ pub fn read_run_config(path: &Path) -> anyhow::Result<RunConfig> {
     toml::from_str(&text).with_context(|| format!("config {}", path.display()))
 }
 
+/// The devices of `--device` / `--devices`.
+fn device_kinds(device: &str, devices: Option<&str>) -> anyhow::Result<Vec<DeviceKind>> {
+    Ok(match devices {
+        Some(list) => gta_nn::device::parse_device_list(list)?,
+        None => vec![device.parse()?],
+    })
+}
+
+fn kinds_label(kinds: &[DeviceKind]) -> String {
+    kinds
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let kind: DeviceKind = args.device.parse()?;
+    let kinds = device_kinds(&args.device, args.devices.as_deref())?;
     let (run_dir, mut cfg, resuming) = match &args.resume {
         Some(dir) => {
             let cfg = read_run_config(&dir.join("config.toml"))?;
@@ -197,7 +218,8 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     };
     cfg.model.set_shape(data.horizon, data.transition_dim);
     let until = args.steps.unwrap_or(cfg.train.steps);
-    let device = init_device(kind, cfg.train.seed)?;
+    let devices = gta_nn::device::init_devices(&kinds, cfg.train.seed)?;
+    let device = devices[0].clone();
     let ckpt_dir = run_dir.join("checkpoints");
 
     let mut trainer = if resuming {
@@ -213,6 +235,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         }
         Trainer::new(cfg.diffusion(), &data, &device)?
     };
+    trainer.enable_data_parallel(&devices)?;
     let params = trainer.model().num_trainable_params();
     tracing::info!(
         params,
@@ -242,11 +265,12 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             .expect("valid template"),
     );
     eprintln!(
-        "gta diffusion train: {} windows of {}x{}, {} trainable parameters, device {kind}, run {}",
+        "gta diffusion train: {} windows of {}x{}, {} trainable parameters, device {}, run {}",
         data.num_windows(),
         data.horizon,
         data.transition_dim,
         params,
+        kinds_label(&kinds),
         run_dir.display()
     );
     let mut write_error = None;
@@ -288,7 +312,16 @@ pub struct BenchTrainArgs {
     /// cpu or cuda[:index].
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Batch size.
+    /// Several GPUs, e.g. `cuda:0,cuda:1`: times one GPU (the first) and then data-parallel
+    /// training on all of them in the same process, and reports the speed-up and the scaling
+    /// efficiency.
+    #[arg(long, conflicts_with_all = ["device", "float_dtype"], value_name = "LIST")]
+    devices: Option<String>,
+    /// With --devices: keep the batch per GPU at --batch (global batch N·batch, weak scaling)
+    /// instead of splitting the global batch --batch across the GPUs (strong scaling).
+    #[arg(long, requires = "devices")]
+    weak: bool,
+    /// Batch size (the global batch; see --weak).
     #[arg(long, default_value_t = 256)]
     batch: usize,
     /// Timed steps.
@@ -297,35 +330,38 @@ pub struct BenchTrainArgs {
     /// Untimed warm-up steps (kernel compilation, autotune), each synchronized.
     #[arg(long, default_value_t = 3)]
     warmup: u64,
+    /// Float dtype of every tensor (weights, activations, optimizer state): f32 (the default and
+    /// the only one `gta diffusion train` uses), or bf16 / f16 to measure what half precision
+    /// would buy (pure half precision, not mixed: a speed probe, not a training recipe).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
+    float_dtype: String,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
-/// `gta bench diffusion-train`: steps/s of the halfcheetah MixerUnet (29,628,949 parameters).
-pub fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
-    if args.batch == 0 || args.steps == 0 {
-        bail!("--batch and --steps must be positive");
-    }
-    let kind: DeviceKind = args.device.parse()?;
-    let device = init_device(kind, 0)?;
-    // Halfcheetah-shaped windows: D = 24 (obs 17, act 6, reward 1), T = 32.
-    let data = TrainData::synthetic(17, 6, 32, 4096, 0);
-    let mut config = DiffusionConfig::default();
-    config.train.batch_size = args.batch;
-    config.train.seed = 0;
-    let mut trainer = Trainer::new(config, &data, &device)?;
-    let params = trainer.model().num_trainable_params();
-    let memory = |peak: &mut Option<u64>| {
-        if let Some(u) = device.memory_pool_usage() {
+/// Timings of one benchmarked trainer.
+struct Timing {
+    warmup_s: f64,
+    first_step_s: f64,
+    secs: f64,
+    steps_per_s: f64,
+    final_loss: f32,
+    /// Sampled peak of the pool memory reserved on the first device.
+    peak: Option<u64>,
+}
+
+/// Warm-up steps (each synchronized) and then `steps` timed steps of `trainer`.
+fn time_trainer(trainer: &mut Trainer, warmup: u64, steps: u64) -> anyhow::Result<Timing> {
+    let memory = |trainer: &Trainer, peak: &mut Option<u64>| {
+        if let Some(u) = trainer.device().memory_pool_usage() {
             *peak = Some(peak.unwrap_or(0).max(u.bytes_reserved));
         }
     };
     let mut peak = None;
-
     let t_warm = Instant::now();
     let mut first_step_s = 0.0;
-    for i in 0..args.warmup {
+    for i in 0..warmup {
         let t = Instant::now();
         let (loss, _) = trainer.train_step();
         let loss = loss.into_scalar::<f32>(); // synchronizes
@@ -337,25 +373,77 @@ pub fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
         if i == 0 {
             first_step_s = t.elapsed().as_secs_f64();
         }
-        memory(&mut peak);
+        memory(trainer, &mut peak);
     }
     let warmup_s = t_warm.elapsed().as_secs_f64();
 
     let t0 = Instant::now();
     let mut last = None;
-    for _ in 0..args.steps {
+    for _ in 0..steps {
         last = Some(trainer.train_step().0);
     }
     let final_loss = last.expect("at least one step").into_scalar::<f32>(); // synchronizes
     let secs = t0.elapsed().as_secs_f64();
-    memory(&mut peak);
-    let steps_per_s = args.steps as f64 / secs;
+    memory(trainer, &mut peak);
+    Ok(Timing {
+        warmup_s,
+        first_step_s,
+        secs,
+        steps_per_s: steps as f64 / secs,
+        final_loss,
+        peak,
+    })
+}
+
+/// Halfcheetah-shaped windows (D = 24: obs 17, act 6, reward 1; T = 32) and the default
+/// MixerUnet config at `batch`, seed 0.
+fn bench_setup(batch: usize) -> (TrainData, DiffusionConfig) {
+    let data = TrainData::synthetic(17, 6, 32, 4096, 0);
+    let mut config = DiffusionConfig::default();
+    config.train.batch_size = batch;
+    config.train.seed = 0;
+    (data, config)
+}
+
+/// `gta bench diffusion-train`: steps/s of the halfcheetah MixerUnet (29,628,949 parameters).
+pub fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.steps == 0 {
+        bail!("--batch and --steps must be positive");
+    }
+    if let Some(list) = &args.devices {
+        let kinds = gta_nn::device::parse_device_list(list)?;
+        if kinds.len() > 1 {
+            return bench_train_multi(&args, &kinds);
+        }
+    }
+    let kind: DeviceKind = match &args.devices {
+        Some(list) => gta_nn::device::parse_device_list(list)?[0],
+        None => args.device.parse()?,
+    };
+    let mut device = init_device(kind, 0)?;
+    if args.float_dtype != "f32" {
+        gta_nn::precision::configure_float_dtype(&mut device, &args.float_dtype)
+            .map_err(|e| anyhow::anyhow!("--float-dtype: device {kind}: {e}"))?;
+    }
+    let (data, config) = bench_setup(args.batch);
+    let mut trainer = Trainer::new(config, &data, &device)?;
+    let params = trainer.model().num_trainable_params();
+    let Timing {
+        warmup_s,
+        first_step_s,
+        secs,
+        steps_per_s,
+        final_loss,
+        peak,
+    } = time_trainer(&mut trainer, args.warmup, args.steps)?;
     let ratio = steps_per_s / OFFICIAL_STEPS_PER_S;
     if args.json {
         let v = serde_json::json!({
             "bench": "diffusion-train",
             "device": kind.to_string(),
             "batch": args.batch,
+            "float_dtype": args.float_dtype,
+            "matmul_precision": gta_nn::precision::matmul_precision().as_str(),
             "params": params,
             "warmup_steps": args.warmup,
             "warmup_s": warmup_s,
@@ -372,8 +460,8 @@ pub fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
         println!("{v}");
     } else {
         println!(
-            "diffusion-train: MixerUnet D=24 T=32 ({params} params), batch {}, f32, device {kind}",
-            args.batch
+            "diffusion-train: MixerUnet D=24 T=32 ({params} params), batch {}, {}, device {kind}",
+            args.batch, args.float_dtype
         );
         println!(
             "warm-up: {} steps in {warmup_s:.2} s (first step {first_step_s:.2} s)",
@@ -392,6 +480,104 @@ pub fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
             None => println!("device memory: not reported by this backend"),
         }
         println!("ratio to the official code (16.1 steps/s on one H100): {ratio:.3}x");
+    }
+    Ok(())
+}
+
+/// `gta bench diffusion-train --devices LIST`: one GPU, then data-parallel on all, same process.
+fn bench_train_multi(args: &BenchTrainArgs, kinds: &[DeviceKind]) -> anyhow::Result<()> {
+    let n = kinds.len();
+    let devices = gta_nn::device::init_devices(kinds, 0)?;
+    let (global, per_device) = if args.weak {
+        (args.batch * n, args.batch)
+    } else {
+        if !args.batch.is_multiple_of(n) {
+            bail!(
+                "--batch {} does not split into {n} equal shards; use a multiple of {n} (or --weak)",
+                args.batch
+            );
+        }
+        (args.batch, args.batch / n)
+    };
+
+    // One GPU first: the baseline, at the batch each configuration's step processes per GPU
+    // under weak scaling, the global batch under strong scaling.
+    let single_batch = if args.weak { per_device } else { global };
+    let (data, config) = bench_setup(single_batch);
+    let mut single = Trainer::new(config, &data, &devices[0])?;
+    let params = single.model().num_trainable_params();
+    let one = time_trainer(&mut single, args.warmup, args.steps)?;
+    drop(single);
+
+    let (data, config) = bench_setup(global);
+    let mut multi = Trainer::new(config, &data, &devices[0])?;
+    multi.enable_data_parallel(&devices)?;
+    let many = time_trainer(&mut multi, args.warmup, args.steps)?;
+    drop(multi);
+
+    let speedup = many.steps_per_s / one.steps_per_s;
+    // Samples per second relative to N times one GPU's: 1.0 is linear scaling.
+    let samples_1 = one.steps_per_s * single_batch as f64;
+    let samples_n = many.steps_per_s * global as f64;
+    let efficiency = samples_n / (n as f64 * samples_1);
+    let label = kinds_label(kinds);
+    let scaling = if args.weak { "weak" } else { "strong" };
+    if args.json {
+        let timing = |t: &Timing, batch: usize| {
+            serde_json::json!({
+                "batch": batch,
+                "warmup_s": t.warmup_s,
+                "first_step_s": t.first_step_s,
+                "seconds": t.secs,
+                "steps_per_s": t.steps_per_s,
+                "ms_per_step": 1e3 / t.steps_per_s,
+                "samples_per_s": t.steps_per_s * batch as f64,
+                "device0_memory_reserved_peak_bytes": t.peak,
+                "final_loss": t.final_loss,
+            })
+        };
+        let v = serde_json::json!({
+            "bench": "diffusion-train",
+            "devices": label,
+            "num_devices": n,
+            "scaling": scaling,
+            "batch": global,
+            "per_device_batch": per_device,
+            "params": params,
+            "warmup_steps": args.warmup,
+            "steps": args.steps,
+            "one_device": timing(&one, single_batch),
+            "all_devices": timing(&many, global),
+            "steps_per_s_ratio": speedup,
+            "scaling_efficiency": efficiency,
+            "official_steps_per_s": OFFICIAL_STEPS_PER_S,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "diffusion-train: MixerUnet D=24 T=32 ({params} params), devices {label}, \
+             {scaling} scaling: global batch {global}, {per_device} per device"
+        );
+        for (name, t, b) in [
+            (format!("1 device ({})", kinds[0]), &one, single_batch),
+            (format!("{n} devices"), &many, global),
+        ] {
+            println!(
+                "{name}: batch {b}, first step {:.2} s, {} timed steps in {:.3} s = {:.2} steps/s \
+                 ({:.1} ms/step, {:.0} samples/s), final loss {:.4}",
+                t.first_step_s,
+                args.steps,
+                t.secs,
+                t.steps_per_s,
+                1e3 / t.steps_per_s,
+                t.steps_per_s * b as f64,
+                t.final_loss
+            );
+        }
+        println!("steps/s ratio ({n} devices / 1): {speedup:.3}");
+        println!(
+            "scaling efficiency (samples/s over {n} x one device's): {efficiency:.3} (1.0 = linear)"
+        );
     }
     Ok(())
 }

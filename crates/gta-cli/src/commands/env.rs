@@ -1,5 +1,7 @@
-//! `gta env list|rollout` and `gta bench env`: native MuJoCo environments (issue 3; gta-envs).
+//! `gta env list|rollout|replay` and `gta bench env`: native MuJoCo environments (issues 3, 11;
+//! gta-envs).
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -18,6 +20,27 @@ pub enum EnvCmd {
     },
     /// Roll out a scripted policy and print mean/std return and the D4RL normalized score.
     Rollout(RolloutArgs),
+    /// Replay a recorded dataset one step at a time from its stored simulator states and report
+    /// how far the native dynamics are from the data (one-step qpos, observation, reward errors).
+    Replay(ReplayArgs),
+}
+
+/// Arguments of `gta env replay`.
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// A D4RL-layout dataset with `infos/qpos` and `infos/qvel` (e.g. door-v0_demos_clipped.hdf5).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Environment name or D4RL dataset id (`door-human-v0`).
+    #[arg(long)]
+    pub env: String,
+    /// Replay only the first N episodes (default: all).
+    #[arg(long)]
+    pub episodes: Option<usize>,
+    /// Print one JSON object (keys `qpos_error`, `obs_error`, `reward_error`, ... with
+    /// `median`, `p90`, `max`, `mean`, `count`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `gta env rollout`.
@@ -53,7 +76,53 @@ pub fn run(cmd: EnvCmd) -> anyhow::Result<()> {
     match cmd {
         EnvCmd::List { json } => list(json),
         EnvCmd::Rollout(args) => rollout(args),
+        EnvCmd::Replay(args) => replay(args),
     }
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    EnvId::parse(&args.env)?;
+    anyhow::ensure!(
+        args.episodes != Some(0),
+        "--episodes: expected at least 1, got 0"
+    );
+    let dataset = gta_data::read(&args.dataset, &Default::default())?;
+    let started = Instant::now();
+    let report = gta_envs::replay(&args.env, &dataset, args.episodes)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        value["dataset"] = json!(args.dataset.display().to_string());
+        value["seconds"] = json!(seconds);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!(
+        "{}: replayed {} transitions of {} episodes of {} ({:.2} s)",
+        report.env,
+        report.transitions,
+        report.episodes,
+        args.dataset.display(),
+        seconds
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>10}",
+        "one-step error", "median", "p90", "max", "mean"
+    );
+    let qpos_row = format!("qpos, max over {} coordinates", report.qpos_compared);
+    for (what, s) in [
+        (qpos_row.as_str(), report.qpos_error),
+        ("qpos, every coordinate", report.qpos_error_elements),
+        ("observation, max over dimensions", report.obs_error),
+        ("reward", report.reward_error),
+        ("start observation (state rebuild)", report.start_obs_error),
+    ] {
+        println!(
+            "{what:<44} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e}",
+            s.median, s.p90, s.max, s.mean
+        );
+    }
+    Ok(())
 }
 
 fn list(as_json: bool) -> anyhow::Result<()> {
@@ -91,7 +160,9 @@ fn rollout(args: RolloutArgs) -> anyhow::Result<()> {
         ScriptedPolicy::Random => Box::new(RandomPolicy { act_dim }),
     };
     let started = Instant::now();
-    let result = gta_envs::evaluate(&args.env, policy.as_ref(), args.episodes, args.seed)?;
+    let evaluation =
+        gta_envs::evaluate_with_success(&args.env, policy.as_ref(), args.episodes, args.seed)?;
+    let result = &evaluation.result;
     let seconds = started.elapsed().as_secs_f64();
     let steps: usize = result.lengths.iter().sum();
     if args.json {
@@ -108,6 +179,8 @@ fn rollout(args: RolloutArgs) -> anyhow::Result<()> {
             "returns": result.returns,
             "lengths": result.lengths,
             "normalized_scores": result.normalized_scores,
+            "success_rate": evaluation.success_rate,
+            "goal_steps": evaluation.goal_steps,
             "seconds": seconds,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -127,6 +200,9 @@ fn rollout(args: RolloutArgs) -> anyhow::Result<()> {
             steps,
             seconds
         );
+        if let Some(rate) = evaluation.success_rate {
+            println!("success rate {:.1}% (D4RL's rule)", 100.0 * rate);
+        }
     }
     Ok(())
 }

@@ -97,6 +97,8 @@ fn claim_out_dir(spec: &Spec, cells: &[Cell], out: &Path) -> anyhow::Result<()> 
 
 fn run_spec(args: RunArgs) -> anyhow::Result<()> {
     let spec = Spec::load(&args.spec)?;
+    spec.check_dataset_files()
+        .with_context(|| format!("spec {}", args.spec.display()))?;
     let all = cells::plan(&spec, &args.out)?;
     claim_out_dir(&spec, &all, &args.out)?;
     let wanted: Vec<usize> = match args.task_index {

@@ -12,4 +12,5 @@ pub mod import_official;
 pub mod quality;
 pub mod rl;
 pub mod run_dir;
+pub mod sac;
 pub mod synther;

@@ -250,6 +250,24 @@ impl Spec {
         Ok(spec)
     }
 
+    /// Checks that every dataset given by `path` exists (after [`Spec::load`] resolved it), so a
+    /// run stops with one clear message instead of failing each cell that reads it.
+    pub fn check_dataset_files(&self) -> anyhow::Result<()> {
+        for d in &self.datasets {
+            if let Some(path) = &d.path
+                && !path.exists()
+            {
+                bail!(
+                    "dataset {:?}: path {} does not exist (relative paths in a spec are relative \
+                     to the spec file's folder)",
+                    d.name,
+                    path.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Checks names, references and ranges.
     pub fn validate(&self) -> anyhow::Result<()> {
         check_name("experiment", &self.name)?;

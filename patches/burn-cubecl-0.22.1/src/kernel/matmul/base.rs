@@ -34,6 +34,34 @@ impl Default for MatmulStrategy {
     }
 }
 
+// gta patch (patches/README.md): upstream's untuned matmul (`Strategy::default()`, the `Auto`
+// routine) stages f32 operands through TF32 tensor cores whenever the card has them: about 10
+// mantissa bits per product, so f32 results differ from a true f32 matmul by ~1e-3 relative per
+// layer. Like PyTorch's `torch.set_float32_matmul_precision("highest")`, gta can ask for true
+// f32 (the unit-level routine, no tensor cores) for verification; the default stays upstream's.
+static F32_TENSOR_CORES: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
+/// Whether untuned f32 matmuls may use TF32 tensor cores (`true`, upstream's behaviour) or must
+/// run in true f32 (`false`). Process-wide; set it before the first matmul for consistent results.
+pub fn set_f32_matmul_tensor_cores(enabled: bool) {
+    F32_TENSOR_CORES.store(enabled, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// The current setting of [`set_f32_matmul_tensor_cores`].
+pub fn f32_matmul_tensor_cores() -> bool {
+    F32_TENSOR_CORES.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+fn untuned_strategy(lhs_dtype: DType) -> Strategy {
+    if lhs_dtype == DType::F32 && !f32_matmul_tensor_cores() {
+        Strategy::MultiLevel(cubek::matmul::multi_level::Strategy::SimpleUnit(
+            Default::default(),
+        ))
+    } else {
+        Strategy::default()
+    }
+}
+
 fn is_two_level(tensor: &CubeTensor) -> bool {
     match tensor.dtype {
         DType::QFloat(scheme) => burn_backend::quantization::global_scale_dtype(&scheme).is_some(),
@@ -79,7 +107,7 @@ pub fn matmul(
 
     match strategy {
         MatmulStrategy::Cube => {
-            launch_matmul(&Strategy::default(), lhs, rhs, out_launch)?;
+            launch_matmul(&untuned_strategy(lhs.dtype), lhs, rhs, out_launch)?;
             Ok(out)
         }
         #[cfg(feature = "autotune")]
