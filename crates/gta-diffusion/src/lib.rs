@@ -12,6 +12,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod conv_gemm;
 pub mod data;
 pub mod data_parallel;
 pub mod denoiser;

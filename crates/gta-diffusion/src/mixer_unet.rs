@@ -14,6 +14,7 @@ use burn::tensor::activation::{gelu, mish, softmax};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::conv_gemm::{conv_transpose2d_gemm, conv2d_gemm};
 use crate::embedding::RandomFourierEmbedding;
 
 /// burn's (and PyTorch's) LayerNorm epsilon, which every MixerBlock LayerNorm uses.
@@ -33,6 +34,73 @@ fn layer_norm<const D: usize>(ln: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
             gta_nn::kernels::short_layer_norm(x, ln.gamma.val(), beta.val(), LN_EPS)
         }
         _ => ln.forward(x),
+    }
+}
+
+/// How MixerUnet evaluates its 3×3 convolutions and transposed convolutions (the down/up
+/// sampling and `final_conv`). Either way the parameters are the `Conv2d` / `ConvTranspose2d`
+/// modules' own, so checkpoints do not change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvPath {
+    /// im2col + one matmul ([`crate::conv_gemm`]); the default.
+    Gemm,
+    /// burn's own `conv2d` / `conv_transpose2d` kernels.
+    Direct,
+}
+
+impl ConvPath {
+    /// `GTA_DIRECT_CONV=1` selects [`ConvPath::Direct`] (for A/B comparisons), anything else
+    /// [`ConvPath::Gemm`]. Read once per process.
+    pub fn from_env() -> Self {
+        static PATH: std::sync::OnceLock<ConvPath> = std::sync::OnceLock::new();
+        *PATH.get_or_init(|| match std::env::var("GTA_DIRECT_CONV") {
+            Ok(v) if v == "1" => ConvPath::Direct,
+            _ => ConvPath::Gemm,
+        })
+    }
+
+    /// `conv.forward(x)` along this path.
+    pub fn conv2d(self, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+        let padding = match conv.padding {
+            PaddingConfig2d::Valid => Some([(0, 0), (0, 0)]),
+            PaddingConfig2d::Explicit(top, left, bottom, right) => {
+                Some([(top, bottom), (left, right)])
+            }
+            _ => None,
+        };
+        match padding {
+            Some(padding)
+                if self == ConvPath::Gemm && conv.dilation == [1, 1] && conv.groups == 1 =>
+            {
+                conv2d_gemm(
+                    x,
+                    conv.weight.val(),
+                    conv.bias.as_ref().map(|b| b.val()),
+                    conv.stride,
+                    padding,
+                )
+            }
+            _ => conv.forward(x),
+        }
+    }
+
+    /// `conv.forward(x)` along this path.
+    pub fn conv_transpose2d(self, conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+        if self == ConvPath::Gemm
+            && conv.dilation == [1, 1]
+            && conv.groups == 1
+            && conv.padding_out == [0, 0]
+        {
+            conv_transpose2d_gemm(
+                x,
+                conv.weight.val(),
+                conv.bias.as_ref().map(|b| b.val()),
+                conv.stride,
+                conv.padding,
+            )
+        } else {
+            conv.forward(x)
+        }
     }
 }
 
@@ -423,12 +491,25 @@ impl MixerUnet {
     }
 
     /// F(x, c_noise, c): x (B, T, D), c_noise (B, 1), cond (B, cond_dim) → (B, T, D).
+    /// Convolutions along [`ConvPath::from_env`].
     pub fn forward(
         &self,
         x: Tensor<3>,
         c_noise: Tensor<2>,
         cond: Option<Tensor<2>>,
         cond_keep: Option<Tensor<2>>,
+    ) -> Tensor<3> {
+        self.forward_with(x, c_noise, cond, cond_keep, ConvPath::from_env())
+    }
+
+    /// [`MixerUnet::forward`] with the convolutions evaluated along `conv`.
+    pub fn forward_with(
+        &self,
+        x: Tensor<3>,
+        c_noise: Tensor<2>,
+        cond: Option<Tensor<2>>,
+        cond_keep: Option<Tensor<2>>,
+        conv: ConvPath,
     ) -> Tensor<3> {
         let [b, t, d] = x.dims();
         let mish_e = mish(self.embedding(c_noise, cond, cond_keep));
@@ -441,8 +522,8 @@ impl MixerUnet {
             if i > 0 {
                 skips.push(h.clone()); // h0 is never popped by the reference: not kept
             }
-            if let Some(conv) = &level.downsample {
-                h = conv.forward(h);
+            if let Some(down) = &level.downsample {
+                h = conv.conv2d(down, h);
             }
         }
         h = self.mid_block1.forward(h, &mish_e);
@@ -454,11 +535,12 @@ impl MixerUnet {
             h = level.block1.forward(h, &mish_e);
             h = level.block2.forward(h, &mish_e);
             h = level.attn.forward(h);
-            if let Some(conv) = &level.upsample {
-                h = conv.forward(h);
+            if let Some(up) = &level.upsample {
+                h = conv.conv_transpose2d(up, h);
             }
         }
-        let h = mish(self.final_norm.forward(self.final_conv.forward(h)));
+        let h = conv.conv2d(&self.final_conv, h);
+        let h = mish(self.final_norm.forward(h));
         self.final_out.forward(h).reshape([b, t, d])
     }
 }
