@@ -16,8 +16,14 @@ use gta_diffusion::mixer_unet::ConvPath;
 
 const FWD_TOL: f64 = 1e-5;
 const GRAD_TOL: f64 = 1e-4;
-/// Whole-network gradient tolerance (see `mixer_unet_gemm_path_matches_direct_path`).
-const NET_GRAD_TOL: f64 = 2e-3;
+/// Whole-network tolerances. Tests run in parallel and share the CPU device's random stream, so
+/// this test's network and inputs differ from run to run; over 10 runs the forward error ranged
+/// 1.5e-6–3.7e-5 and the d/dx error 6.7e-5–2.1e-3 (a deep network amplifies float-order noise:
+/// see `mixer_unet_gemm_path_matches_direct_path`). A wrong convolution gives errors of order
+/// 1e-1–1, so these bounds still catch one.
+const NET_FWD_TOL: f64 = 2e-4;
+/// See [`NET_FWD_TOL`].
+const NET_GRAD_TOL: f64 = 1e-2;
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
@@ -249,7 +255,7 @@ fn mixer_unet_gemm_path_matches_direct_path() {
     };
     let (xd, yd, gd) = run(ConvPath::Direct);
     let (xg, yg, gg) = run(ConvPath::Gemm);
-    check("mixer_unet forward", values(yg), values(yd), FWD_TOL);
+    check("mixer_unet forward", values(yg), values(yd), NET_FWD_TOL);
     check(
         "mixer_unet d/dx",
         values(xg.grad(&gg).unwrap()),
