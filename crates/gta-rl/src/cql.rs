@@ -64,11 +64,7 @@ impl TanhGaussianActor {
 
     /// `(mean, log σ)` of the pre-tanh Gaussian, each `(B, act_dim)`.
     pub fn dist(&self, observations: Tensor<2>, c: &CqlConfig) -> (Tensor<2>, Tensor<2>) {
-        let out = self.net.forward(observations);
-        let [b, two_a] = out.dims();
-        let a = two_a / 2;
-        let mean = out.clone().slice([0..b, 0..a]);
-        let raw = out.slice([0..b, a..two_a]);
+        let (mean, raw) = crate::sac::split_mean_log_std(self.net.forward(observations));
         let m = self.log_std_multiplier.val().unsqueeze_dim::<2>(0);
         let o = self.log_std_offset.val().unsqueeze_dim::<2>(0);
         let log_std = (raw * m + o).clamp(c.log_std_min, c.log_std_max);

@@ -62,14 +62,9 @@ impl McqActor {
         masks: &[Tensor<2>],
         c: &McqConfig,
     ) -> (Tensor<2>, Tensor<2>) {
-        let out = forward_dropout(&self.net, observations, masks);
-        let [b, two_a] = out.dims();
-        let a = two_a / 2;
-        let mean = out.clone().slice([0..b, 0..a]);
-        let log_std = out
-            .slice([0..b, a..two_a])
-            .clamp(c.log_std_min, c.log_std_max);
-        (mean, log_std)
+        let (mean, raw) =
+            crate::sac::split_mean_log_std(forward_dropout(&self.net, observations, masks));
+        (mean, raw.clamp(c.log_std_min, c.log_std_max))
     }
 
     /// Reparameterised `(max·tanh(u), log π)` with `u = mean + σ·ε` and OfflineRL-Kit's

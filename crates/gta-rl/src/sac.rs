@@ -28,6 +28,14 @@ pub fn tanh_log_det(u: Tensor<2>) -> Tensor<2> {
         .mul_scalar(2.0)
 }
 
+/// Splits a Gaussian policy head's `(B, 2A)` output into `(mean, raw log σ)`, each `(B, A)`
+/// (first half mean, second half log σ before any clamping or scaling).
+pub fn split_mean_log_std(out: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    let [b, two_a] = out.dims();
+    let a = two_a / 2;
+    (out.clone().slice([0..b, 0..a]), out.slice([0..b, a..two_a]))
+}
+
 /// Reparameterised sample of `tanh(N(mean, exp(log_std)²))` with standard-normal `eps`:
 /// `u = mean + exp(log_std)·eps`, returns `(tanh(u), log π(tanh u))` with the log-probability
 /// summed over action dimensions, `(B, 1)`:

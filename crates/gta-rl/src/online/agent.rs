@@ -29,14 +29,8 @@ use crate::td3bc::torch_adam;
 /// `(mean, log σ)` of the pre-tanh Gaussian from the actor trunk's `2A` outputs, log σ clamped
 /// to `[log_std_min, log_std_max]`.
 pub fn actor_dist(actor: &Mlp, observations: Tensor<2>, c: &SacConfig) -> (Tensor<2>, Tensor<2>) {
-    let out = actor.forward(observations);
-    let [b, two_a] = out.dims();
-    let a = two_a / 2;
-    let mean = out.clone().slice([0..b, 0..a]);
-    let log_std = out
-        .slice([0..b, a..two_a])
-        .clamp(c.log_std_min, c.log_std_max);
-    (mean, log_std)
+    let (mean, raw) = crate::sac::split_mean_log_std(actor.forward(observations));
+    (mean, raw.clamp(c.log_std_min, c.log_std_max))
 }
 
 /// Reparameterised `(tanh(mean + σ·eps), log π)` with `log π` `(B, 1)`.
