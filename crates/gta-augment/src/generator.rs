@@ -77,7 +77,9 @@ impl WindowGenerator for EdmGenerator {
                 sampler::sample_inpainted(&self.sampler, &mut guidance, x, self.mu, &v, &m)
             }
         };
+        // `convert`: a half-precision device (the `--float-dtype` speed probe) reads back as f32.
         out.into_data()
+            .convert::<f32>()
             .try_to_vec::<f32>()
             .map_err(|e| AugmentError::Model(format!("reading generated windows back: {e:?}")))
     }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -57,14 +57,11 @@ pub fn init_model(
     model.init(device)
 }
 
-/// Adam with the run's β1, β2, ε and no weight decay (method.md §5; burn's defaults differ).
+/// Adam with the run's β1, β2, ε and no weight decay (method.md §5; burn's defaults differ);
+/// one fused kernel per parameter tensor on CUDA ([`gta_nn::optim`]).
 pub(crate) fn build_optimizer(config: &DiffusionConfig) -> ModuleOptimizer {
     let t = &config.train;
-    AdamConfig::new()
-        .with_beta_1(t.beta_1 as f32)
-        .with_beta_2(t.beta_2 as f32)
-        .with_epsilon(t.epsilon as f32)
-        .init()
+    gta_nn::optim::adam(t.beta_1 as f32, t.beta_2 as f32, t.epsilon as f32)
 }
 
 /// A training run: the online model (autodiff), its EMA, the optimizer, the data on the device

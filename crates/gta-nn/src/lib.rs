@@ -4,6 +4,7 @@
 pub mod device;
 pub mod gpu_cache;
 pub mod kernels;
+pub mod optim;
 pub mod precision;
 pub mod seed;
 

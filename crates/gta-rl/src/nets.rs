@@ -148,9 +148,10 @@ impl ModuleMapper for Polyak {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let theta = self.online.next().expect("same architecture");
         let tau = self.tau;
+        // One fused kernel on CUDA; the CPU computes `t·(1−τ) + θ·τ` as before.
         param.map(|t| {
             let shape = t.shape();
-            t.mul_scalar(1.0 - tau) + theta.reshape(shape).mul_scalar(tau)
+            gta_nn::kernels::axpby(t, theta.reshape(shape), (1.0 - tau) as f32, tau as f32)
         })
     }
 }

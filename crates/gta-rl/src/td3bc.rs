@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -18,13 +18,9 @@ use crate::error::RlError;
 use crate::nets::{Mlp, TwinCritic, host_params, layer_sizes, soft_update};
 
 /// Adam with PyTorch's defaults β (0.9, 0.999), ε 1e-8 (burn's ε default is 1e-5;
-/// rust-stack.md §2).
+/// rust-stack.md §2), one fused kernel per parameter tensor on CUDA ([`gta_nn::optim`]).
 pub fn torch_adam() -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(1e-8)
-        .init()
+    gta_nn::optim::adam(0.9, 0.999, 1e-8)
 }
 
 /// The actor's action `π(s) = max_action · tanh(mlp(s))`.

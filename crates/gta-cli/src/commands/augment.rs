@@ -451,6 +451,11 @@ pub struct BenchAugmentArgs {
     /// per window at μ = 0.5 instead of 254).
     #[arg(long)]
     reference: bool,
+    /// Float dtype of every tensor (weights, sampler state): f32 (the default and the only one
+    /// `gta augment` uses), or bf16 / f16 to measure what half precision would buy (a speed probe:
+    /// pure half precision is too coarse for the sampler's small noise levels).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16", "f16"])]
+    float_dtype: String,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -463,7 +468,11 @@ pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
         bail!("--batch and --batches must be positive");
     }
     let kind: DeviceKind = args.device.parse()?;
-    let device = init_device(kind, 0)?;
+    let mut device = init_device(kind, 0)?;
+    if args.float_dtype != "f32" {
+        gta_nn::precision::configure_float_dtype(&mut device, &args.float_dtype)
+            .map_err(|e| anyhow::anyhow!("--float-dtype: device {kind}: {e}"))?;
+    }
     let config = gta_diffusion::DiffusionConfig::default();
     let (t, d) = (32usize, 24usize);
     let net = gta_diffusion::train::init_model(&config, t, d, &device);
@@ -504,6 +513,7 @@ pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
             serde_json::json!({
                 "bench": "augment", "device": kind.to_string(), "batch_windows": args.batch,
                 "batches": args.batches, "mu": args.mu, "network_calls_per_window": calls,
+                "float_dtype": args.float_dtype,
                 "warmup_s": warmup_s, "seconds": secs, "transitions_per_s": per_s,
                 "ratio_to_official_h100": ratio,
             })
