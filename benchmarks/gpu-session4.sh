@@ -54,6 +54,14 @@ for part in "$@"; do
     export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
     aug-bf16) timeout 200 $G bench augment --device cuda --batch 1000 --batches 1 --json | tail -1
       timeout 200 $G bench augment --device cuda --batch 1000 --batches 1 --float-dtype bf16 --json | tail -1 ;;
+    selftest) timeout 120 $G gpu selftest --device cuda ;;
+    fused-ab) # the fused LayerNorm (short and long rows) and bias+GELU kernels against subsets of them
+      for k in 1 short-ln short-ln,gelu 1; do
+        GTA_FUSED_KERNELS=$k timeout 150 $G bench diffusion-train --device cuda --warmup 2 --steps 20 --json | tail -1 | sed "s/^/kernels=$k /"
+      done
+      for k in 1 short-ln; do
+        GTA_FUSED_KERNELS=$k timeout 150 $G bench augment --device cuda --batch 1000 --batches 1 --json | tail -1 | sed "s/^/kernels=$k /"
+      done ;;
     wait) sleep ${WAIT_S:-500} ;;
     *) echo "unknown part $part" ;;
   esac

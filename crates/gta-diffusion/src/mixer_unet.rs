@@ -12,6 +12,7 @@ use burn::nn::{
 };
 use burn::tensor::activation::{gelu, mish, softmax};
 use burn::tensor::{Device, Tensor};
+use gta_nn::kernels::bias_gelu;
 use serde::{Deserialize, Serialize};
 
 use crate::conv_gemm::{conv_transpose2d_gemm, conv2d_gemm};
@@ -20,17 +21,20 @@ use crate::embedding::RandomFourierEmbedding;
 /// burn's (and PyTorch's) LayerNorm epsilon, which every MixerBlock LayerNorm uses.
 const LN_EPS: f32 = 1e-5;
 
-/// `ln(x)` over the last axis: the fused short-row kernel (`gta_nn::kernels`) for rows of at
-/// most `SHORT_ROW_MAX` values (the temporal branch, H = 4…32, and narrow feature rows), burn's
-/// composite LayerNorm otherwise. Same parameters either way, so checkpoints do not change.
-/// `GTA_FUSED_KERNELS=0` turns the fused kernel off (burn's LayerNorm everywhere), for comparisons.
+/// `ln(x)` over the last axis: gta's fused LayerNorm (`gta_nn::kernels::short_layer_norm`),
+/// one thread per row for rows of at most `SHORT_ROW_MAX` values (the temporal branch,
+/// H = 4…32) and one plane per row for the feature rows (C·W up to 6144); burn's composite
+/// LayerNorm where `GTA_FUSED_KERNELS` turns `short-ln` / `long-ln` off (comparisons). Same
+/// parameters either way, so checkpoints do not change.
 fn layer_norm<const D: usize>(ln: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
-    static FUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let fused =
-        *FUSED.get_or_init(|| std::env::var("GTA_FUSED_KERNELS").map_or(true, |v| v != "0"));
     let [h] = ln.gamma.dims();
+    let kernel = if h <= gta_nn::kernels::SHORT_ROW_MAX {
+        "short-ln"
+    } else {
+        "long-ln"
+    };
     match &ln.beta {
-        Some(beta) if fused && h <= gta_nn::kernels::SHORT_ROW_MAX => {
+        Some(beta) if gta_nn::kernels::enabled(kernel) => {
             gta_nn::kernels::short_layer_norm(x, ln.gamma.val(), beta.val(), LN_EPS)
         }
         _ => ln.forward(x),
@@ -330,11 +334,11 @@ impl MixerBlock {
         // Feature branch on (B, H, C·W), flat index c·W + w.
         let f = x.clone().swap_dims(1, 2).reshape([b, h, c * w]);
         let f = layer_norm(&self.ln_feature, f);
-        let f = self.feature_fc2.forward(gelu(self.feature_fc1.forward(f)));
+        let f = self.feature_fc2.forward(linear_gelu(&self.feature_fc1, f));
         let f = f.reshape([b, h, c, w]).swap_dims(1, 2);
         // Temporal branch on (B, C, W, H), from the same x.
         let t = layer_norm(&self.ln_time, x.clone().swap_dims(2, 3));
-        let t = self.time_fc2.forward(gelu(self.time_fc1.forward(t)));
+        let t = self.time_fc2.forward(linear_gelu(&self.time_fc1, t));
         let mut y = f + t.swap_dims(2, 3);
         if let Some(conv) = &self.out_conv {
             y = conv.forward(y);
@@ -348,6 +352,20 @@ impl MixerBlock {
             Some(conv) => y + conv.forward(x),
             None => y + x,
         }
+    }
+}
+
+/// `GELU(Linear(x))` (exact GELU) with the bias add fused into the activation: one kernel each
+/// way on CUDA ([`bias_gelu`]) instead of a bias pass plus five GELU passes forward and about
+/// eighteen backward over the branch's widest tensor. `GTA_FUSED_KERNELS` without `gelu`
+/// restores burn's `gelu(linear(x))` (whose backward differentiates the tanh approximation).
+fn linear_gelu<const D: usize>(lin: &Linear, x: Tensor<D>) -> Tensor<D> {
+    match &lin.bias {
+        Some(b) if gta_nn::kernels::enabled("gelu") => bias_gelu(
+            burn::tensor::module::linear(x, lin.weight.val(), None),
+            b.val(),
+        ),
+        _ => gelu(lin.forward(x)),
     }
 }
 

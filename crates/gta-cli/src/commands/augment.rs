@@ -496,6 +496,7 @@ pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
     generator.generate(&source, &cond, args.batch, 0, None)?;
     let warmup_s = t_warm.elapsed().as_secs_f64();
     let t0 = Instant::now();
+    let mut mean_abs = 0.0;
     for k in 0..args.batches {
         let out = generator.generate(&source, &cond, args.batch, k as u64 + 1, None)?;
         if out.iter().any(|v| !v.is_finite()) {
@@ -503,6 +504,9 @@ pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
                 "batch {k}: non-finite generated values"
             )));
         }
+        // A fingerprint of the output for A/B runs (same seed: builds or kernels that compute
+        // the same function give nearly the same value).
+        mean_abs = out.iter().map(|v| v.abs() as f64).sum::<f64>() / out.len() as f64;
     }
     let secs = t0.elapsed().as_secs_f64();
     let per_s = (args.batch * args.batches * (t - 1)) as f64 / secs;
@@ -513,7 +517,7 @@ pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
             serde_json::json!({
                 "bench": "augment", "device": kind.to_string(), "batch_windows": args.batch,
                 "batches": args.batches, "mu": args.mu, "network_calls_per_window": calls,
-                "float_dtype": args.float_dtype,
+                "float_dtype": args.float_dtype, "mean_abs_generated_last_batch": mean_abs,
                 "warmup_s": warmup_s, "seconds": secs, "transitions_per_s": per_s,
                 "ratio_to_official_h100": ratio,
             })

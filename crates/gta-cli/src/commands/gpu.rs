@@ -35,6 +35,14 @@ pub enum GpuCmd {
         /// The bundle file.
         bundle: PathBuf,
     },
+    /// Check every fused kernel of gta (LayerNorm for short and long rows, bias + GELU, Adam,
+    /// the Polyak/EMA blends) against burn's composite ops on this device, forward and
+    /// gradients, with random inputs. Prints one line per check; exits 1 if any is off.
+    Selftest {
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cuda")]
+        device: String,
+    },
 }
 
 /// Arguments of `gta gpu warmup`.
@@ -62,7 +70,31 @@ pub fn run(cmd: GpuCmd) -> anyhow::Result<()> {
             export(&out)
         }
         GpuCmd::Import { bundle } => import(&bundle),
+        GpuCmd::Selftest { device } => selftest(&device),
     }
+}
+
+fn selftest(device: &str) -> anyhow::Result<()> {
+    let kind: gta_nn::DeviceKind = device.parse()?;
+    let device = gta_nn::init_device(kind, 0)?;
+    let checks = gta_nn::kernels::selftest::run(&device);
+    let mut failed = 0;
+    for c in &checks {
+        let verdict = if c.ok() { "ok" } else { "FAILED" };
+        failed += usize::from(!c.ok());
+        println!(
+            "{verdict:6} {:40} max |fused - composite| {:.3e} (tolerance {:.0e})",
+            c.name, c.max_abs_err, c.tolerance
+        );
+    }
+    if failed > 0 {
+        anyhow::bail!(crate::exit::RuntimeFailure(format!(
+            "{failed} of {} fused-kernel checks failed on {kind}",
+            checks.len()
+        )));
+    }
+    println!("all {} fused-kernel checks passed on {kind}", checks.len());
+    Ok(())
 }
 
 /// Name of the CubeCL bundle inside an export file.

@@ -1,12 +1,12 @@
 //! CubeCL kernels of [`FusedUpdateOps`]: one thread per element, arithmetic in f32.
+use super::cube_util::{empty_like, grid};
 use super::fused_update::FusedUpdateOps;
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::tensor::FloatTensor;
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::{calculate_cube_count_elemwise, prelude::*};
+use cubecl::prelude::*;
 
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
@@ -62,24 +62,6 @@ fn blend_kernel<F: Float>(
     } else {
         out[i] = F::cast_from(xi * a + yi * b);
     }
-}
-
-fn empty_like(t: &CubeTensor) -> CubeTensor {
-    empty_device_contiguous_dtype(
-        t.client.clone(),
-        t.device.clone(),
-        t.meta.shape().clone(),
-        t.dtype,
-    )
-}
-
-/// (cube count, cube dim) covering `n` elements, one per thread.
-fn grid(t: &CubeTensor, n: usize) -> (CubeCount, CubeDim) {
-    let cube_dim = CubeDim::new(&t.client, n);
-    (
-        calculate_cube_count_elemwise(&t.client, n, cube_dim),
-        cube_dim,
-    )
 }
 
 fn same_len(a: &CubeTensor, b: &CubeTensor, what: &str) -> usize {

@@ -1,0 +1,186 @@
+//! `gta gpu selftest`: every fused kernel against burn's composite ops on the same device, with
+//! random inputs, forward and gradients. On the CPU both sides run composites (CI exercises the
+//! harness); on CUDA this is the check that the hand-written kernels are right on that card.
+
+use burn::module::Param;
+use burn::nn::{LayerNormConfig, Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::gelu;
+use burn::tensor::{Device, Distribution, Tensor};
+
+use super::{axpby, bias_gelu, lerp, short_layer_norm};
+use crate::optim::FusedAdam;
+
+/// One comparison: the largest absolute difference against its tolerance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// What was compared.
+    pub name: String,
+    /// max |fused − reference|.
+    pub max_abs_err: f64,
+    /// The tolerance it must stay within.
+    pub tolerance: f64,
+}
+
+impl Check {
+    /// Within tolerance (and finite).
+    pub fn ok(&self) -> bool {
+        self.max_abs_err.is_finite() && self.max_abs_err <= self.tolerance
+    }
+}
+
+fn max_err<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f64 {
+    (a - b).abs().max().into_scalar::<f32>() as f64
+}
+
+fn check<const D: usize>(out: &mut Vec<Check>, name: String, a: Tensor<D>, b: Tensor<D>, tol: f64) {
+    out.push(Check {
+        name,
+        max_abs_err: max_err(a, b),
+        tolerance: tol,
+    });
+}
+
+/// LayerNorm over rows of `h` values: fused vs burn's module, output and the three gradients.
+fn layer_norm_checks(out: &mut Vec<Check>, device: &Device, rows: usize, h: usize) {
+    let ad = device.clone().autodiff();
+    let mut ln = LayerNormConfig::new(h).init(&ad);
+    ln.gamma = Param::from_tensor(Tensor::random([h], Distribution::Uniform(0.5, 1.5), &ad));
+    let beta = Tensor::random([h], Distribution::Normal(0.0, 1.0), &ad);
+    ln.beta = Some(Param::from_tensor(beta));
+    let x0 = Tensor::<2>::random([rows, h], Distribution::Normal(0.3, 2.0), &ad);
+    let w = Tensor::<2>::random([rows, h], Distribution::Normal(0.0, 1.0), &ad);
+    let (xr, xf) = (x0.clone().require_grad(), x0.require_grad());
+    let yr = ln.forward(xr.clone());
+    let gr = (yr.clone() * w.clone()).sum().backward();
+    let beta = ln.beta.as_ref().expect("set above").val();
+    let yf = short_layer_norm(xf.clone(), ln.gamma.val(), beta.clone(), 1e-5);
+    let gf = (yf.clone() * w).sum().backward();
+    let tag = format!("layer_norm rows {rows} x {h}");
+    check(out, format!("{tag}: y"), yf.inner(), yr.inner(), 1e-4);
+    let g = |t: &Tensor<2>, gr| t.grad(gr).expect("x grad");
+    check(out, format!("{tag}: dx"), g(&xf, &gf), g(&xr, &gr), 1e-3);
+    let gg = ln.gamma.val();
+    let (dgf, dgr) = (gg.grad(&gf).expect("dγ"), gg.grad(&gr).expect("dγ"));
+    // Column sums over `rows` rows: the tolerance grows with the number of terms.
+    let col_tol = 1e-4 * (rows as f64).sqrt().max(1.0);
+    check(out, format!("{tag}: dgamma"), dgf, dgr, col_tol);
+    let (dbf, dbr) = (beta.grad(&gf).expect("dβ"), beta.grad(&gr).expect("dβ"));
+    check(out, format!("{tag}: dbeta"), dbf, dbr, col_tol);
+}
+
+/// GELU(x + b): fused vs `gelu(x + b)` forward; gradients vs the exact derivative written
+/// with tensor ops.
+fn bias_gelu_checks(out: &mut Vec<Check>, device: &Device, rows: usize, n: usize) {
+    let ad = device.clone().autodiff();
+    let x0 = Tensor::<2>::random([rows, n], Distribution::Normal(0.0, 2.0), &ad);
+    let b0 = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &ad);
+    let w = Tensor::<2>::random([rows, n], Distribution::Normal(0.0, 1.0), &ad);
+    let (x, b) = (x0.clone().require_grad(), b0.clone().require_grad());
+    let y = bias_gelu(x.clone(), b.clone());
+    let grads = (y.clone() * w.clone()).sum().backward();
+    let z = x0.inner() + b0.inner().reshape([1, n]);
+    let reference = gelu(z.clone());
+    let cdf = (z.clone().mul_scalar(core::f64::consts::FRAC_1_SQRT_2).erf() + 1.0).mul_scalar(0.5);
+    let pdf = (z.clone() * z.clone())
+        .mul_scalar(-0.5)
+        .exp()
+        .mul_scalar(0.398_942_280_4);
+    let dx_ref = w.inner() * (cdf + z * pdf);
+    let tag = format!("bias_gelu rows {rows} x {n}");
+    check(out, format!("{tag}: y"), y.inner(), reference, 1e-5);
+    let dx = x.grad(&grads).expect("dx");
+    check(out, format!("{tag}: dx"), dx, dx_ref.clone(), 1e-5);
+    let db = b.grad(&grads).expect("db");
+    let col_tol = 1e-5 * (rows as f64).sqrt().max(1.0) * 10.0;
+    check(
+        out,
+        format!("{tag}: db"),
+        db,
+        dx_ref.sum_dim(0).reshape([n]),
+        col_tol,
+    );
+}
+
+/// Three Adam steps on a random linear layer: FusedAdam vs burn's Adam.
+fn adam_checks(out: &mut Vec<Check>, device: &Device) {
+    let ad = device.clone().autodiff();
+    ad.seed(11);
+    let init: Linear = LinearConfig::new(300, 257).init(&ad);
+    let (mut a, mut b) = (init.clone(), init);
+    let mut burn_adam: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut fused = ModuleOptimizer::from(FusedAdam {
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1e-8,
+    });
+    for _ in 0..3 {
+        let x = Tensor::<2>::random([64, 300], Distribution::Normal(0.0, 1.0), &ad);
+        let ga = a.forward(x.clone()).powi_scalar(2).mean().backward();
+        let ga = GradientsParams::from_grads(ga, &a);
+        a = burn_adam.step(1e-3, a, ga);
+        let gb = b.forward(x).powi_scalar(2).mean().backward();
+        let gb = GradientsParams::from_grads(gb, &b);
+        b = fused.step(1e-3, b, gb);
+    }
+    check(
+        out,
+        "adam 3 steps: weight".into(),
+        b.weight.val().inner(),
+        a.weight.val().inner(),
+        1e-6,
+    );
+    let (bb, ab) = (b.bias.expect("bias").val(), a.bias.expect("bias").val());
+    check(
+        out,
+        "adam 3 steps: bias".into(),
+        bb.inner(),
+        ab.inner(),
+        1e-6,
+    );
+}
+
+fn blend_checks(out: &mut Vec<Check>, device: &Device) {
+    let x = Tensor::<2>::random([333, 77], Distribution::Normal(0.0, 1.0), device);
+    let y = Tensor::<2>::random([333, 77], Distribution::Normal(0.0, 1.0), device);
+    let reference = x.clone().mul_scalar(0.995) + y.clone().mul_scalar(0.005);
+    check(
+        out,
+        "axpby".into(),
+        axpby(x.clone(), y.clone(), 0.995, 0.005),
+        reference,
+        1e-6,
+    );
+    let reference = x.clone() + (y.clone() - x.clone()).mul_scalar(0.25);
+    check(out, "lerp".into(), lerp(x, y, 0.25), reference, 1e-6);
+}
+
+/// Every fused kernel against its composite on `device` (seeded), at the MixerUnet's shapes
+/// (temporal rows H = 32, feature rows C·W = 384 and 3072, a row length that is not a multiple
+/// of 32) and odd sizes.
+pub fn run(device: &Device) -> Vec<Check> {
+    device.seed(2024);
+    let mut out = Vec::new();
+    for (rows, h) in [(4096, 32), (1000, 4), (512, 384), (64, 3072), (37, 240)] {
+        layer_norm_checks(&mut out, device, rows, h);
+    }
+    for (rows, n) in [(4096, 128), (33, 97)] {
+        bias_gelu_checks(&mut out, device, rows, n);
+    }
+    adam_checks(&mut out, device);
+    blend_checks(&mut out, device);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    /// On the CPU every check passes (composites against composites, and FusedAdam exactly).
+    #[test]
+    fn every_check_passes_on_the_cpu() {
+        let checks = super::run(&burn::tensor::Device::flex());
+        assert_eq!(checks.len(), 5 * 4 + 2 * 3 + 2 + 2);
+        for c in &checks {
+            assert!(c.ok(), "{c:?}");
+        }
+    }
+}
