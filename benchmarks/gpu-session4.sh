@@ -62,6 +62,11 @@ for part in "$@"; do
       for k in 1 short-ln; do
         GTA_FUSED_KERNELS=$k timeout 150 $G bench augment --device cuda --batch 1000 --batches 1 --json | tail -1 | sed "s/^/kernels=$k /"
       done ;;
+    splitk-ab) # (a build with split-K Linear weight gradients, since removed) two-stage column sums, split-K on/off
+      for k in 1 short-ln,long-ln,gelu 1; do
+        GTA_FUSED_KERNELS=$k timeout 150 $G bench diffusion-train --device cuda --warmup 2 --steps 20 --json | tail -1 | sed "s/^/kernels=$k /"
+      done
+      timeout 150 $G bench augment --device cuda --batch 1000 --batches 1 --json | tail -1 ;;
     wait) sleep ${WAIT_S:-500} ;;
     *) echo "unknown part $part" ;;
   esac

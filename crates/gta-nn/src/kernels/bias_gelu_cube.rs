@@ -20,7 +20,7 @@ fn bias_gelu_fwd_kernel<F: Float>(
         terminate!();
     }
     let z = f32::cast_from(x[i]) + f32::cast_from(bias[i % bias.len()]);
-    let e = f32::erf(z * f32::new(comptime!(core::f32::consts::FRAC_1_SQRT_2)));
+    let e = Erf::erf(z * f32::new(comptime!(core::f32::consts::FRAC_1_SQRT_2)));
     y[i] = F::cast_from(z * (e + 1.0) * 0.5);
 }
 
@@ -37,7 +37,7 @@ fn bias_gelu_bwd_kernel<F: Float>(
         terminate!();
     }
     let z = f32::cast_from(x[i]) + f32::cast_from(bias[i % bias.len()]);
-    let cdf = (f32::erf(z * f32::new(comptime!(core::f32::consts::FRAC_1_SQRT_2))) + 1.0) * 0.5;
+    let cdf = (Erf::erf(z * f32::new(comptime!(core::f32::consts::FRAC_1_SQRT_2))) + 1.0) * 0.5;
     // φ(z) = exp(−z²/2)/√(2π).
     let pdf = f32::exp(z * z * f32::new(-0.5)) * f32::new(0.398_942_3);
     dx[i] = F::cast_from(f32::cast_from(dy[i]) * (cdf + z * pdf));

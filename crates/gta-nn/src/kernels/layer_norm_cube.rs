@@ -1,9 +1,9 @@
 //! CubeCL kernels: one row per thread for rows of at most `MAX_H` values (loops unrolled), one
 //! 32-lane plane per row for longer rows; row length fixed at compile time, statistics
 //! accumulated in f32 whatever the tensor dtype.
+use super::bias_gelu::col_sum;
 use super::layer_norm::{SHORT_ROW_MAX as MAX_H, ShortLnOps, stats_shape};
 use burn::backend::cubecl::dtype_to_storage_type;
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{DType, Shape};
 use burn_cubecl::CubeBackend;
@@ -306,11 +306,7 @@ impl ShortLnOps for CubeBackend {
                 )
             }
         };
-        // Column sums over all rows: two reduction kernels from the stock backend.
-        let col_sum = |t: CubeTensor| {
-            let t = Self::float_reshape(t, Shape::from([rows, h]));
-            Self::float_reshape(Self::float_sum_dim(t, 0), Shape::from([h]))
-        };
-        (dx, col_sum(dy_xhat), col_sum(dy))
+        // Column sums over all rows (two-stage reductions from the stock backend).
+        (dx, col_sum::<Self>(dy_xhat), col_sum::<Self>(dy))
     }
 }
