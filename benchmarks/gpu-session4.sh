@@ -67,6 +67,10 @@ for part in "$@"; do
         GTA_FUSED_KERNELS=$k timeout 150 $G bench diffusion-train --device cuda --warmup 2 --steps 20 --json | tail -1 | sed "s/^/kernels=$k /"
       done
       timeout 150 $G bench augment --device cuda --batch 1000 --batches 1 --json | tail -1 ;;
+    matmul-routines) # untuned matmul routine A/B (patches/README.md, GTA_MATMUL_ROUTINE); not run in session 4
+      for r in auto double-cyclic double-tma specialized-tma ordered-double tiled; do
+        GTA_MATMUL_ROUTINE=$r timeout 200 $G bench diffusion-train --device cuda --warmup 2 --steps 20 --json | tail -1 | sed "s/^/routine=$r /"
+      done ;;
     wait) sleep ${WAIT_S:-500} ;;
     *) echo "unknown part $part" ;;
   esac

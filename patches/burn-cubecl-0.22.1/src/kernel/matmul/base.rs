@@ -58,8 +58,36 @@ fn untuned_strategy(lhs_dtype: DType) -> Strategy {
             Default::default(),
         ))
     } else {
-        Strategy::default()
+        routine_override().unwrap_or_default()
     }
+}
+
+// gta patch (patches/README.md), session 4: `GTA_MATMUL_ROUTINE` picks the untuned routine for
+// A/B measurements on a card (upstream's `Auto` is SimpleCyclicCmma, ≈ 5 TFLOPS on the MixerUnet's
+// GEMMs on an H100). Unknown names are reported once and ignored; a routine that cannot launch a
+// given problem falls back to `Auto` for that call.
+fn routine_override() -> Option<Strategy> {
+    use cubek::matmul::multi_level::Strategy as M;
+    static CHOICE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let name = CHOICE.get_or_init(|| std::env::var("GTA_MATMUL_ROUTINE").ok());
+    let routine = match name.as_deref()? {
+        "auto" => return None,
+        "simple-cyclic" => M::SimpleCyclicCmma(Default::default()),
+        "simple-tma" => M::SimpleTmaCmma(Default::default()),
+        "double-cyclic" => M::DoubleCyclicCmma(Default::default()),
+        "double-tilewise" => M::DoubleTilewiseCmma(Default::default()),
+        "double-hybrid" => M::DoubleHybridCmma(Default::default()),
+        "double-tma" => M::DoubleTmaCmma(Default::default()),
+        "ordered-double" => M::OrderedDoubleCmma(Default::default()),
+        "specialized-tma" => M::SpecializedTmaCmma(Default::default()),
+        "tiled" => return Some(Strategy::Tiled(cubek::matmul::tiled::Strategy::Cmma(Default::default()))),
+        other => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| eprintln!("GTA_MATMUL_ROUTINE={other}: unknown routine, using auto"));
+            return None;
+        }
+    };
+    Some(Strategy::MultiLevel(routine))
 }
 
 fn is_two_level(tensor: &CubeTensor) -> bool {
@@ -107,7 +135,16 @@ pub fn matmul(
 
     match strategy {
         MatmulStrategy::Cube => {
-            launch_matmul(&untuned_strategy(lhs.dtype), lhs, rhs, out_launch)?;
+            // gta patch: an overridden routine that cannot take this problem falls back to Auto.
+            let strategy = untuned_strategy(lhs.dtype);
+            let true_f32 = lhs.dtype == DType::F32 && !f32_matmul_tensor_cores();
+            let overridden = routine_override().is_some() && !true_f32;
+            match launch_matmul(&strategy, lhs.clone(), rhs.clone(), out_launch.clone()) {
+                Err(_) if overridden => {
+                    launch_matmul(&Strategy::default(), lhs, rhs, out_launch)?
+                }
+                result => result?,
+            }
             Ok(out)
         }
         #[cfg(feature = "autotune")]
