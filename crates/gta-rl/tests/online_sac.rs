@@ -311,6 +311,39 @@ fn recipes_are_byte_deterministic_and_follow_d4rl_rules() {
         let (qpos, nq) = ds.f32_matrix("infos/qpos").unwrap();
         assert_eq!(nq, 6);
         assert_eq!(&qpos[1..6], &obs[..5], "{id}: qpos[1:] = obs[:5]");
+        // The stored simulator state reproduces each transition: reset to (qpos, qvel) of a
+        // row, apply its action, get its next observation and reward (the state is stored as
+        // f32, hence the tolerance).
+        let (qvel, nv) = ds.f32_matrix("infos/qvel").unwrap();
+        let (act, na) = ds.f32_matrix("actions").unwrap();
+        let (rew, _) = ds.f32_matrix("rewards").unwrap();
+        let mut env = gta_envs::make_env("hopper").unwrap();
+        let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+        for i in (0..rows).step_by(97) {
+            let o = env
+                .reset_to_state(
+                    &f64s(&qpos[i * nq..(i + 1) * nq]),
+                    &f64s(&qvel[i * nv..(i + 1) * nv]),
+                )
+                .unwrap();
+            for (a, b) in o.iter().zip(&obs[i * w..(i + 1) * w]) {
+                assert!(
+                    (a - *b as f64).abs() < 1e-5,
+                    "{id} row {i}: obs from the stored state"
+                );
+            }
+            let step = env.step(&f64s(&act[i * na..(i + 1) * na])).unwrap();
+            for (a, b) in step.obs.iter().zip(&next[i * w..(i + 1) * w]) {
+                assert!(
+                    (a - *b as f64).abs() < 1e-3,
+                    "{id} row {i}: next obs {a} vs {b}"
+                );
+            }
+            assert!(
+                (step.reward - rew[i] as f64).abs() < 1e-3,
+                "{id} row {i}: reward"
+            );
+        }
         let (logp, _) = ds.f32_matrix("infos/action_log_probs").unwrap();
         assert!(logp.iter().all(|v| v.is_finite()));
         if id == "hopper-medium-expert" {

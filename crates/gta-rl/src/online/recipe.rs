@@ -17,12 +17,10 @@
 //!
 //! Rows follow D4RL: an episode ending at the 1000-step limit is a timeout, a true termination
 //! a terminal; the trailing episode cut by `transitions` is left unflagged, so loaders drop it.
-//! `infos/qpos`, `infos/qvel` hold the state before the step. The env exposes only
-//! observations, so the state is rebuilt from them: each episode starts from its seeded reset
-//! state moved to x = 0 (dynamics and rewards do not depend on x), x is then advanced by the
-//! forward displacement recovered from the reward, and the other coordinates are read from the
-//! observation. Exact for halfcheetah; for hopper and walker2d a velocity the observation clips
-//! at ±10 is stored clipped (the count is in `metadata/gta_qvel_clipped_rows`).
+//! `infos/qpos`, `infos/qvel` hold the simulator state before the step, read from the env
+//! (`Env::sim_state`), so they are exact, including velocities beyond the ±10 that hopper's and
+//! walker2d's observations clip. Each episode starts from its seeded reset state moved to x = 0
+//! (dynamics and rewards do not depend on x).
 
 use std::path::{Path, PathBuf};
 
@@ -172,7 +170,6 @@ struct Rows {
     logp: Vec<f32>,
     qpos: Vec<f64>,
     qvel: Vec<f64>,
-    qvel_clipped: usize,
 }
 
 impl Rows {
@@ -190,16 +187,6 @@ impl Rows {
         self.logp.extend_from_slice(&o.logp[..take]);
         self.qpos.extend_from_slice(&o.qpos[..take * nq]);
         self.qvel.extend_from_slice(&o.qvel[..take * nv]);
-        self.qvel_clipped += o.qvel_clipped;
-    }
-}
-
-/// Forward displacement of a step recovered from its reward and (clipped) action.
-fn forward_delta(env: EnvId, dt: f64, reward: f64, action: &[f64]) -> f64 {
-    let ss: f64 = action.iter().map(|a| a * a).sum();
-    match env {
-        EnvId::HalfCheetah => (reward + 0.1 * ss) * dt,
-        _ => (reward - 1.0 + 1e-3 * ss) * dt,
     }
 }
 
@@ -207,7 +194,6 @@ fn forward_delta(env: EnvId, dt: f64, reward: f64, action: &[f64]) -> f64 {
 struct Episode {
     env: Box<dyn gta_envs::Env>,
     id: EnvId,
-    x: f64,
     obs: Vec<f64>,
     len: usize,
 }
@@ -223,7 +209,6 @@ impl Episode {
         Ok(Self {
             env,
             id,
-            x: 0.0,
             obs,
             len: 0,
         })
@@ -237,18 +222,15 @@ impl Episode {
     /// Steps with `action`, records the row; returns whether the episode ended.
     fn step(&mut self, action: &[f32], log_prob: f64, rows: &mut Rows) -> Result<bool, RlError> {
         let spec = self.env.spec().clone();
-        let nq = spec.nq;
-        rows.qpos.push(self.x);
-        rows.qpos.extend_from_slice(&self.obs[..nq - 1]);
-        let qvel = &self.obs[nq - 1..];
-        if self.id != EnvId::HalfCheetah && qvel.iter().any(|v| v.abs() >= 10.0) {
-            rows.qvel_clipped += 1;
-        }
-        rows.qvel.extend_from_slice(qvel);
+        let (qpos, qvel) = self.env.sim_state().ok_or_else(|| RlError::Config {
+            key: "env",
+            expected: format!("{}: an env that exposes its simulator state", spec.name),
+        })?;
+        rows.qpos.extend_from_slice(&qpos);
+        rows.qvel.extend_from_slice(&qvel);
         let a: Vec<f64> = action.iter().map(|&v| v as f64).collect();
         let step = self.env.step(&a)?;
         self.len += 1;
-        self.x += forward_delta(self.id, spec.dt, step.reward, &a);
         rows.obs.extend_from_slice(&self.obs);
         rows.next.extend_from_slice(&step.obs);
         rows.act.extend_from_slice(action);
@@ -428,10 +410,6 @@ fn to_dataset(id: EnvId, r: Rows, f64_data: bool) -> Dataset {
     ds.insert(
         "infos/action_log_probs",
         Array::new(vec![n], ArrayData::F32(r.logp)),
-    );
-    ds.insert(
-        "metadata/gta_qvel_clipped_rows",
-        Array::new(vec![], ArrayData::I64(vec![r.qvel_clipped as i64])),
     );
     ds
 }
