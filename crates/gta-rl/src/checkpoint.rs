@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
 use gta_data::Normalizer;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,44 @@ pub struct CheckpointState {
     pub normalizer: Normalizer,
     /// The resolved run configuration.
     pub config: RlConfig,
+}
+
+/// Writes `module` (a plain module, e.g. `net.valid()`) to `dir/file` (burn-pack).
+pub fn save_module<M: Module>(module: M, dir: &Path, file: &str) -> Result<(), RlError> {
+    let path = dir.join(file);
+    module
+        .save_file(&path)
+        .map_err(|e| RlError::checkpoint(&path, e))
+}
+
+/// Loads `dir/file` into `module`, which supplies only the architecture (every value is
+/// overwritten).
+pub fn load_module<M: Module>(module: M, dir: &Path, file: &str) -> Result<M, RlError> {
+    let path = dir.join(file);
+    module
+        .try_load_file(&path)
+        .map_err(|e| RlError::checkpoint(&path, e))
+}
+
+/// Writes each `(file, optimizer)` state into `dir`.
+pub fn save_optims(dir: &Path, optims: &[(&str, &ModuleOptimizer)]) -> Result<(), RlError> {
+    for (file, optim) in optims {
+        let path = dir.join(file);
+        optim
+            .save(&path)
+            .map_err(|e| RlError::checkpoint(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Loads the state in `dir/file` into `optim` (a fresh optimizer of the right kind).
+pub fn load_optim(
+    optim: ModuleOptimizer,
+    dir: &Path,
+    file: &str,
+) -> Result<ModuleOptimizer, RlError> {
+    let path = dir.join(file);
+    optim.load(&path).map_err(|e| RlError::checkpoint(&path, e))
 }
 
 /// Folder name of the checkpoint after `step` steps.

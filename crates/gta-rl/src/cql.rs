@@ -18,6 +18,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::agent::{Agent, Batch, HostMlp, Losses};
+use crate::checkpoint::{load_module, load_optim, save_module, save_optims};
 use crate::config::CqlConfig;
 use crate::error::RlError;
 use crate::nets::{Mlp, TwinCritic, host_params, layer_sizes, soft_update};
@@ -563,63 +564,39 @@ impl Agent for Cql {
     }
 
     fn save(&self, dir: &Path) -> Result<(), RlError> {
-        let err = |f: &str, e: &dyn std::fmt::Display| RlError::checkpoint(dir.join(f), e);
         let (critic, log_alpha, log_alpha_prime) = self.modules();
-        self.actor()
-            .valid()
-            .save_file(dir.join("actor.bpk"))
-            .map_err(|e| err("actor.bpk", &e))?;
-        for (f, m) in [
-            ("critic.bpk", critic.valid()),
-            ("critic_target.bpk", self.critic_target.clone()),
-        ] {
-            m.save_file(dir.join(f)).map_err(|e| err(f, &e))?;
-        }
-        for (f, m) in [
-            ("log_alpha.bpk", log_alpha.valid()),
-            ("log_alpha_prime.bpk", log_alpha_prime.valid()),
-        ] {
-            m.save_file(dir.join(f)).map_err(|e| err(f, &e))?;
-        }
-        for (f, o) in [
-            ("actor_optim.bpk", &self.actor_optim),
-            ("critic_optim.bpk", &self.critic_optim),
-            ("alpha_optim.bpk", &self.alpha_optim),
-            ("alpha_prime_optim.bpk", &self.alpha_prime_optim),
-        ] {
-            o.save(dir.join(f)).map_err(|e| err(f, &e))?;
-        }
-        Ok(())
+        save_module(self.actor().valid(), dir, "actor.bpk")?;
+        save_module(critic.valid(), dir, "critic.bpk")?;
+        save_module(self.critic_target.clone(), dir, "critic_target.bpk")?;
+        save_module(log_alpha.valid(), dir, "log_alpha.bpk")?;
+        save_module(log_alpha_prime.valid(), dir, "log_alpha_prime.bpk")?;
+        save_optims(
+            dir,
+            &[
+                ("actor_optim.bpk", &self.actor_optim),
+                ("critic_optim.bpk", &self.critic_optim),
+                ("alpha_optim.bpk", &self.alpha_optim),
+                ("alpha_prime_optim.bpk", &self.alpha_prime_optim),
+            ],
+        )
     }
 
     fn load(&mut self, dir: &Path) -> Result<(), RlError> {
-        let err = |f: &str, e: &dyn std::fmt::Display| RlError::checkpoint(dir.join(f), e);
         let (actor_sizes, critic_sizes) = sizes(&self.config, self.obs_dim, self.act_dim);
         let d = &self.device;
         // Loading overwrites every parameter; the init values are irrelevant.
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let actor = TanhGaussianActor::new(&actor_sizes, &self.config, &mut rng, d)
-            .try_load_file(dir.join("actor.bpk"))
-            .map_err(|e| err("actor.bpk", &e))?;
-        let mut load_q = |f: &str| {
-            TwinCritic::new(&critic_sizes, &mut rng, d)
-                .try_load_file(dir.join(f))
-                .map_err(|e| err(f, &e))
-        };
-        let critic = load_q("critic.bpk")?;
-        let critic_target = load_q("critic_target.bpk")?;
-        let load_s = |f: &str| {
-            LogScalar::new(0.0, d)
-                .try_load_file(dir.join(f))
-                .map_err(|e| err(f, &e))
-        };
-        let log_alpha = load_s("log_alpha.bpk")?;
-        let log_alpha_prime = load_s("log_alpha_prime.bpk")?;
-        let load_o = |f: &str| torch_adam().load(dir.join(f)).map_err(|e| err(f, &e));
-        self.actor_optim = load_o("actor_optim.bpk")?;
-        self.critic_optim = load_o("critic_optim.bpk")?;
-        self.alpha_optim = load_o("alpha_optim.bpk")?;
-        self.alpha_prime_optim = load_o("alpha_prime_optim.bpk")?;
+        let actor = TanhGaussianActor::new(&actor_sizes, &self.config, &mut rng, d);
+        let actor = load_module(actor, dir, "actor.bpk")?;
+        let critic = TwinCritic::new(&critic_sizes, &mut rng, d);
+        let critic = load_module(critic, dir, "critic.bpk")?;
+        let critic_target = load_module(critic.clone(), dir, "critic_target.bpk")?;
+        let log_alpha = load_module(LogScalar::new(0.0, d), dir, "log_alpha.bpk")?;
+        let log_alpha_prime = load_module(LogScalar::new(0.0, d), dir, "log_alpha_prime.bpk")?;
+        self.actor_optim = load_optim(torch_adam(), dir, "actor_optim.bpk")?;
+        self.critic_optim = load_optim(torch_adam(), dir, "critic_optim.bpk")?;
+        self.alpha_optim = load_optim(torch_adam(), dir, "alpha_optim.bpk")?;
+        self.alpha_prime_optim = load_optim(torch_adam(), dir, "alpha_prime_optim.bpk")?;
         self.actor = Some(actor.train());
         self.critic = Some(critic.train());
         self.critic_target = critic_target;

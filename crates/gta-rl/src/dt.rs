@@ -35,6 +35,7 @@ use rand_distr::StandardNormal;
 
 use crate::agent::Losses;
 use crate::checkpoint::{CheckpointState, SCHEMA_VERSION, checkpoint_name, read_state};
+use crate::checkpoint::{load_module, load_optim, save_module, save_optims};
 use crate::config::{Algo, DtConfig, RlConfig};
 use crate::dt_data::{DtBatch, DtData};
 use crate::error::RlError;
@@ -521,33 +522,17 @@ impl Dt {
 
     /// Writes `dt.bpk` (model) and `dt_optim.bpk` (AdamW moments) into `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), RlError> {
-        let err = |f: &str, e: &dyn std::fmt::Display| RlError::checkpoint(dir.join(f), e);
-        self.model()
-            .valid()
-            .save_file(dir.join("dt.bpk"))
-            .map_err(|e| err("dt.bpk", &e))?;
-        self.optim
-            .save(dir.join("dt_optim.bpk"))
-            .map_err(|e| err("dt_optim.bpk", &e))?;
-        Ok(())
+        save_module(self.model().valid(), dir, "dt.bpk")?;
+        save_optims(dir, &[("dt_optim.bpk", &self.optim)])
     }
 
     /// Replaces model and optimizer state with those saved in `dir`.
     pub fn load(&mut self, dir: &Path) -> Result<(), RlError> {
-        let err = |f: &str, e: &dyn std::fmt::Display| RlError::checkpoint(dir.join(f), e);
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let model = DtModel::new(
-            &self.config,
-            self.obs_dim,
-            self.act_dim,
-            &mut rng,
-            &self.device,
-        )
-        .try_load_file(dir.join("dt.bpk"))
-        .map_err(|e| err("dt.bpk", &e))?;
-        self.optim = adamw(&self.config)
-            .load(dir.join("dt_optim.bpk"))
-            .map_err(|e| err("dt_optim.bpk", &e))?;
+        let (c, d) = (&self.config, &self.device);
+        let model = DtModel::new(c, self.obs_dim, self.act_dim, &mut rng, d);
+        let model = load_module(model, dir, "dt.bpk")?;
+        self.optim = load_optim(adamw(&self.config), dir, "dt_optim.bpk")?;
         self.model = Some(model.train());
         Ok(())
     }

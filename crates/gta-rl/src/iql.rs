@@ -13,6 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::agent::{Agent, Batch, HostMlp, Losses};
+use crate::checkpoint::{load_module, load_optim, save_module, save_optims};
 use crate::config::IqlConfig;
 use crate::error::RlError;
 use crate::nets::{Mlp, TwinCritic, host_params, layer_sizes, soft_update};
@@ -256,56 +257,35 @@ impl Agent for Iql {
     }
 
     fn save(&self, dir: &Path) -> Result<(), RlError> {
-        let err = |f: &str, e: &dyn std::fmt::Display| RlError::checkpoint(dir.join(f), e);
-        self.actor()
-            .valid()
-            .save_file(dir.join("actor.bpk"))
-            .map_err(|e| err("actor.bpk", &e))?;
+        save_module(self.actor().valid(), dir, "actor.bpk")?;
         let qf = self.qf.as_ref().expect("qf present between steps");
-        qf.valid()
-            .save_file(dir.join("qf.bpk"))
-            .map_err(|e| err("qf.bpk", &e))?;
+        save_module(qf.valid(), dir, "qf.bpk")?;
         let vf = self.vf.as_ref().expect("vf present between steps");
-        vf.valid()
-            .save_file(dir.join("vf.bpk"))
-            .map_err(|e| err("vf.bpk", &e))?;
-        self.q_target
-            .clone()
-            .save_file(dir.join("q_target.bpk"))
-            .map_err(|e| err("q_target.bpk", &e))?;
-        for (f, o) in [
-            ("actor_optim.bpk", &self.actor_optim),
-            ("qf_optim.bpk", &self.qf_optim),
-            ("vf_optim.bpk", &self.vf_optim),
-        ] {
-            o.save(dir.join(f)).map_err(|e| err(f, &e))?;
-        }
-        Ok(())
+        save_module(vf.valid(), dir, "vf.bpk")?;
+        save_module(self.q_target.clone(), dir, "q_target.bpk")?;
+        save_optims(
+            dir,
+            &[
+                ("actor_optim.bpk", &self.actor_optim),
+                ("qf_optim.bpk", &self.qf_optim),
+                ("vf_optim.bpk", &self.vf_optim),
+            ],
+        )
     }
 
     fn load(&mut self, dir: &Path) -> Result<(), RlError> {
-        let err = |f: &str, e: &dyn std::fmt::Display| RlError::checkpoint(dir.join(f), e);
         let (actor_sizes, q_sizes, v_sizes) = self.sizes();
         let d = &self.device;
         // Loading overwrites every parameter; the init values are irrelevant.
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let actor = GaussianActor::new(&actor_sizes, &mut rng, d)
-            .try_load_file(dir.join("actor.bpk"))
-            .map_err(|e| err("actor.bpk", &e))?;
-        let mut load_q = |f: &str| {
-            TwinCritic::new(&q_sizes, &mut rng, d)
-                .try_load_file(dir.join(f))
-                .map_err(|e| err(f, &e))
-        };
-        let qf = load_q("qf.bpk")?;
-        let q_target = load_q("q_target.bpk")?;
-        let vf = Mlp::new(&v_sizes, &mut ChaCha8Rng::seed_from_u64(0), d)
-            .try_load_file(dir.join("vf.bpk"))
-            .map_err(|e| err("vf.bpk", &e))?;
-        let load_o = |f: &str| torch_adam().load(dir.join(f)).map_err(|e| err(f, &e));
-        self.actor_optim = load_o("actor_optim.bpk")?;
-        self.qf_optim = load_o("qf_optim.bpk")?;
-        self.vf_optim = load_o("vf_optim.bpk")?;
+        let actor = GaussianActor::new(&actor_sizes, &mut rng, d);
+        let actor = load_module(actor, dir, "actor.bpk")?;
+        let qf = load_module(TwinCritic::new(&q_sizes, &mut rng, d), dir, "qf.bpk")?;
+        let q_target = load_module(qf.clone(), dir, "q_target.bpk")?;
+        let vf = load_module(Mlp::new(&v_sizes, &mut rng, d), dir, "vf.bpk")?;
+        self.actor_optim = load_optim(torch_adam(), dir, "actor_optim.bpk")?;
+        self.qf_optim = load_optim(torch_adam(), dir, "qf_optim.bpk")?;
+        self.vf_optim = load_optim(torch_adam(), dir, "vf_optim.bpk")?;
         self.actor = Some(actor.train());
         self.qf = Some(qf.train());
         self.vf = Some(vf.train());

@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::agent::{Agent, Batch, HostMlp, Losses};
+use crate::checkpoint::{load_module, load_optim, save_module, save_optims};
 use crate::config::Td3BcConfig;
 use crate::error::RlError;
 use crate::nets::{Mlp, TwinCritic, host_params, layer_sizes, soft_update};
@@ -203,60 +204,36 @@ impl Agent for Td3Bc {
     }
 
     fn save(&self, dir: &Path) -> Result<(), RlError> {
-        let err = |f: &str, e: &dyn std::fmt::Display| RlError::checkpoint(dir.join(f), e);
-        self.actor()
-            .valid()
-            .save_file(dir.join("actor.bpk"))
-            .map_err(|e| err("actor.bpk", &e))?;
-        self.critic()
-            .valid()
-            .save_file(dir.join("critic.bpk"))
-            .map_err(|e| err("critic.bpk", &e))?;
-        self.actor_target
-            .clone()
-            .save_file(dir.join("actor_target.bpk"))
-            .map_err(|e| err("actor_target.bpk", &e))?;
-        self.critic_target
-            .clone()
-            .save_file(dir.join("critic_target.bpk"))
-            .map_err(|e| err("critic_target.bpk", &e))?;
-        self.actor_optim
-            .save(dir.join("actor_optim.bpk"))
-            .map_err(|e| err("actor_optim.bpk", &e))?;
-        self.critic_optim
-            .save(dir.join("critic_optim.bpk"))
-            .map_err(|e| err("critic_optim.bpk", &e))?;
-        Ok(())
+        save_module(self.actor().valid(), dir, "actor.bpk")?;
+        save_module(self.critic().valid(), dir, "critic.bpk")?;
+        save_module(self.actor_target.clone(), dir, "actor_target.bpk")?;
+        save_module(self.critic_target.clone(), dir, "critic_target.bpk")?;
+        save_optims(
+            dir,
+            &[
+                ("actor_optim.bpk", &self.actor_optim),
+                ("critic_optim.bpk", &self.critic_optim),
+            ],
+        )
     }
 
     fn load(&mut self, dir: &Path) -> Result<(), RlError> {
-        let err = |f: &str, e: &dyn std::fmt::Display| RlError::checkpoint(dir.join(f), e);
         let (h, n) = (self.config.hidden, self.config.n_hidden);
         let actor_sizes = layer_sizes(self.obs_dim, h, n, self.act_dim);
         let critic_sizes = layer_sizes(self.obs_dim + self.act_dim, h, n, 1);
         // Loading overwrites every parameter; the init values are irrelevant.
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let mut load_actor = |f: &str| {
-            Mlp::new(&actor_sizes, &mut rng, &self.device)
-                .try_load_file(dir.join(f))
-                .map_err(|e| err(f, &e))
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let mut load_critic = |f: &str| {
-            TwinCritic::new(&critic_sizes, &mut rng, &self.device)
-                .try_load_file(dir.join(f))
-                .map_err(|e| err(f, &e))
-        };
-        let actor = load_actor("actor.bpk")?;
-        let critic = load_critic("critic.bpk")?;
-        self.actor_target = load_actor("actor_target.bpk")?;
-        self.critic_target = load_critic("critic_target.bpk")?;
-        self.actor_optim = torch_adam()
-            .load(dir.join("actor_optim.bpk"))
-            .map_err(|e| err("actor_optim.bpk", &e))?;
-        self.critic_optim = torch_adam()
-            .load(dir.join("critic_optim.bpk"))
-            .map_err(|e| err("critic_optim.bpk", &e))?;
+        let d = &self.device;
+        let actor = load_module(Mlp::new(&actor_sizes, &mut rng, d), dir, "actor.bpk")?;
+        let critic = load_module(
+            TwinCritic::new(&critic_sizes, &mut rng, d),
+            dir,
+            "critic.bpk",
+        )?;
+        self.actor_target = load_module(actor.clone(), dir, "actor_target.bpk")?;
+        self.critic_target = load_module(critic.clone(), dir, "critic_target.bpk")?;
+        self.actor_optim = load_optim(torch_adam(), dir, "actor_optim.bpk")?;
+        self.critic_optim = load_optim(torch_adam(), dir, "critic_optim.bpk")?;
         self.actor = Some(actor.train());
         self.critic = Some(critic.train());
         Ok(())

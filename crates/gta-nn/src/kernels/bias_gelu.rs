@@ -8,6 +8,7 @@
 //! reference trains with); burn's own `gelu_backward` differentiates the tanh approximation
 //! instead, about 1e-3 off. The CPU forward repeats burn's composite `gelu` op for op.
 
+use super::col_sum;
 #[cfg(feature = "fusion")]
 use burn::backend::fusion::custom::TensorSpec;
 use burn::backend::tensor::FloatTensor;
@@ -21,30 +22,6 @@ fn bcast<B: Backend>(p: FloatTensor<B>, rank: usize) -> FloatTensor<B> {
         .map(|i| if i + 1 == rank { n } else { 1 })
         .collect();
     B::float_reshape(p, Shape::from(dims))
-}
-
-/// Column sums of `t` viewed as `[rows, n]`: `[n]` (bias and LayerNorm-affine gradients).
-///
-/// One reduction over all rows gives the GPU only `n` (often 32–128) outputs to work on, each a
-/// sum of up to 98,304 values: a few hundred threads for the whole tensor, 0.3–1 ms per call in
-/// the session-4 profile. So long columns are summed in two stages, `[S, rows/S, n]` → `[S, n]`
-/// → `[n]`, with S a divisor of `rows` between 8 and 256.
-pub(crate) fn col_sum<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
-    let shape = t.shape();
-    let n = shape[shape.num_dims() - 1];
-    let rows = shape.num_elements() / n;
-    let split = (rows >= 4096)
-        .then(|| (8..=256).rev().find(|s| rows % s == 0))
-        .flatten();
-    let sums = match split {
-        Some(s) => {
-            let t = B::float_reshape(t, Shape::from([s, rows / s, n]));
-            let partial = B::float_reshape(B::float_sum_dim(t, 1), Shape::from([s, n]));
-            B::float_sum_dim(partial, 0)
-        }
-        None => B::float_sum_dim(B::float_reshape(t, Shape::from([rows, n])), 0),
-    };
-    B::float_reshape(sums, Shape::from([n]))
 }
 
 #[cfg(feature = "fusion")]

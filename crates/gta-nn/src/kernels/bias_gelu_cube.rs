@@ -1,5 +1,6 @@
 //! CubeCL kernels of [`BiasGeluOps`]: one thread per element, f32 arithmetic.
-use super::bias_gelu::{BiasGeluOps, col_sum};
+use super::bias_gelu::BiasGeluOps;
+use super::col_sum;
 use super::cube_util::{empty_like, grid};
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::tensor::FloatTensor;

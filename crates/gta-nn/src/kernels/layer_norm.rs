@@ -5,7 +5,7 @@
 //! backward; measured 9.3× faster than the composite on an H100 in the probe this comes from
 //! (`../shared/probe/fused_layernorm/`).
 
-use super::bias_gelu::col_sum;
+use super::col_sum;
 #[cfg(feature = "fusion")]
 use burn::backend::fusion::custom::TensorSpec;
 use burn::backend::tensor::FloatTensor;

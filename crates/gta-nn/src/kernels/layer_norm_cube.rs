@@ -1,7 +1,7 @@
 //! CubeCL kernels: one row per thread for rows of at most `MAX_H` values (loops unrolled), one
 //! 32-lane plane per row for longer rows; row length fixed at compile time, statistics
 //! accumulated in f32 whatever the tensor dtype.
-use super::bias_gelu::col_sum;
+use super::col_sum;
 use super::layer_norm::{SHORT_ROW_MAX as MAX_H, ShortLnOps, stats_shape};
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::tensor::FloatTensor;
