@@ -3,19 +3,7 @@
 # dist/gta.xz (--features cuda), dist/gta-fusion.xz (--features cuda-fusion-only),
 # dist/libmujoco.so.3.17.0 and dist/gpu-cache-h100.tar.xz).
 # Usage: bash benchmarks/gpu-session4.sh PART...   (parts below; output in $OUT/log.txt)
-set -u
-OUT=${OUT:-/tmp/gta-out}; mkdir -p "$OUT"
-exec > >(tee -a "$OUT/log.txt") 2>&1
-t0=$(date +%s); stamp() { echo "[+$(( $(date +%s) - t0 ))s] $*"; }
-unpack() { [ -x "dist/$1" ] || { xz -dc "dist/$1.xz" > "dist/$1" && chmod +x "dist/$1"; }; }
-unpack gta; [ -f dist/gta-fusion.xz ] && unpack gta-fusion
-export GTA_GPU_CACHE=${GTA_GPU_CACHE:-/tmp/gta-gpu-cache}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-if [ -f dist/gpu-cache-h100.tar.xz ] && [ ! -f /tmp/gta-imported ]; then
-  xz -dc dist/gpu-cache-h100.tar.xz > /tmp/cache-in.tar
-  stamp "import carried cache"; dist/gta gpu import /tmp/cache-in.tar | tail -1 && touch /tmp/gta-imported
-fi
-G=dist/gta; GF=dist/gta-fusion
+source "$(dirname "$0")/gpu-common.sh"
 TD3_STEPS=${TD3_STEPS:-300000}
 for part in "$@"; do
   stamp "== $part"

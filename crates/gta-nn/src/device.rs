@@ -181,6 +181,10 @@ fn multi_gpu_preflight(kinds: &[DeviceKind]) -> Result<(), DeviceError> {
 fn cuda_device(index: usize) -> Result<Device, DeviceError> {
     cuda_preflight().map_err(DeviceError::Unavailable)?;
     crate::gpu_cache::ensure_configured().map_err(|e| DeviceError::Unavailable(e.to_string()))?;
+    match crate::cublas::install() {
+        Ok(lib) => tracing::debug!("matmuls through cuBLAS ({lib})"),
+        Err(why) => tracing::info!("matmuls through CubeCL's kernels: {why}"),
+    }
     Ok(Device::cuda(index))
 }
 

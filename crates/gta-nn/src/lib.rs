@@ -1,7 +1,10 @@
 //! Shared burn building blocks for gta: device selection with a CUDA pre-flight check, and
 //! (as the model crates grow) MLPs, EMA and checkpoint helpers used by more than one stage.
 
+#[cfg(feature = "cuda")]
+pub mod cublas;
 pub mod device;
+pub mod gemm_plan;
 pub mod gpu_cache;
 pub mod kernels;
 pub mod optim;

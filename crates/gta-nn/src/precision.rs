@@ -75,6 +75,23 @@ pub fn matmul_precision() -> MatmulPrecision {
     MatmulPrecision::Highest
 }
 
+/// Which library ran this process's GPU matmuls, for benchmark records: `cublas: N GEMMs, M left
+/// to CubeCL (library)`, `cubecl (reason)`, or `cpu` without the `cuda` feature.
+pub fn matmul_route() -> String {
+    #[cfg(feature = "cuda")]
+    {
+        let (taken, left, small) = crate::cublas::counts();
+        match crate::cublas::install() {
+            Ok(lib) => format!(
+                "cublas: {taken} GEMMs, {left} unsupported and {small} small left to CubeCL ({lib})"
+            ),
+            Err(why) => format!("cubecl ({why})"),
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    String::from("cpu")
+}
+
 /// Makes `name` (`f32`, `bf16` or `f16`) the default float dtype of every tensor later created
 /// on `device` — weights, activations and optimizer state alike (pure, not mixed, precision:
 /// a speed probe for benchmarks). Must run before the first tensor is created on the device.

@@ -519,7 +519,7 @@ pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
                 "batches": args.batches, "mu": args.mu, "network_calls_per_window": calls,
                 "float_dtype": args.float_dtype, "mean_abs_generated_last_batch": mean_abs,
                 "warmup_s": warmup_s, "seconds": secs, "transitions_per_s": per_s,
-                "ratio_to_official_h100": ratio,
+                "ratio_to_official_h100": ratio, "matmul": gta_nn::precision::matmul_route(),
             })
         );
     } else {

@@ -444,6 +444,7 @@ pub fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
             "batch": args.batch,
             "float_dtype": args.float_dtype,
             "matmul_precision": gta_nn::precision::matmul_precision().as_str(),
+            "matmul": gta_nn::precision::matmul_route(),
             "params": params,
             "warmup_steps": args.warmup,
             "warmup_s": warmup_s,

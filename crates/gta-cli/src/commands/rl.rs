@@ -472,6 +472,7 @@ pub fn bench_rl(args: BenchRlArgs) -> anyhow::Result<()> {
             "official_td3bc_steps_per_s": OFFICIAL_TD3BC_STEPS_PER_S,
             "ratio_to_official_td3bc": ratio,
             "final_loss": final_loss,
+            "matmul": gta_nn::precision::matmul_route(),
         });
         println!("{v}");
     } else {

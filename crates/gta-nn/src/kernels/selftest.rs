@@ -155,6 +155,91 @@ fn blend_checks(out: &mut Vec<Check>, device: &Device) {
     check(out, "lerp".into(), lerp(x, y, 0.25), reference, 1e-6);
 }
 
+/// `a · b` on the device against an f64 product of the same numbers on the host. On CUDA the
+/// device product is cuBLAS' (when it loaded) or CubeCL's; the views cover the layouts a network
+/// produces: plain, transposed operands (a Linear layer's backward), a column slice (padded rows),
+/// a weight broadcast over a batch and two batched operands.
+fn matmul_checks(out: &mut Vec<Check>, device: &Device) {
+    fn host<const D: usize>(t: &Tensor<D>) -> (Vec<usize>, Vec<f64>) {
+        let dims = t.dims().to_vec();
+        let v: Vec<f32> = t
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .expect("f32 data");
+        (dims, v.into_iter().map(f64::from).collect())
+    }
+    fn check_product<const D: usize>(out: &mut Vec<Check>, name: &str, a: Tensor<D>, b: Tensor<D>) {
+        let got = host(&a.clone().matmul(b.clone()));
+        let ((ad, av), (bd, bv)) = (host(&a), host(&b));
+        let (m, k, n) = (ad[D - 2], ad[D - 1], bd[D - 1]);
+        let batch: usize = got.0[..D - 2].iter().product();
+        let (a_batch, b_batch) = (av.len() / (m * k), bv.len() / (k * n));
+        let mut err = 0f64;
+        for bi in 0..batch {
+            let (ao, bo) = ((bi % a_batch) * m * k, (bi % b_batch) * k * n);
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|l| av[ao + i * k + l] * bv[bo + l * n + j])
+                        .sum();
+                    err = err.max((got.1[bi * m * n + i * n + j] - want).abs());
+                }
+            }
+        }
+        // TF32 products keep ≈ 11 bits: outputs of unit scale stay within 2e-2.
+        out.push(Check {
+            name: format!("matmul {name}"),
+            max_abs_err: err,
+            tolerance: 2e-2,
+        });
+    }
+    let r = |dims: [usize; 2], k: usize| {
+        Tensor::<2>::random(
+            dims,
+            Distribution::Normal(0.0, 1.0 / (k as f64).sqrt()),
+            device,
+        )
+    };
+    check_product(
+        out,
+        "[300,257]·[257,129]",
+        r([300, 257], 257),
+        r([257, 129], 1),
+    );
+    check_product(
+        out,
+        "lhsᵀ",
+        r([257, 300], 257).transpose(),
+        r([257, 129], 1),
+    );
+    check_product(
+        out,
+        "rhsᵀ",
+        r([300, 257], 257),
+        r([129, 257], 1).transpose(),
+    );
+    let wide = r([300, 400], 257);
+    check_product(
+        out,
+        "column slice",
+        wide.slice([0..300, 50..307]),
+        r([257, 129], 1),
+    );
+    let x = Tensor::<3>::random([3, 70, 64], Distribution::Normal(0.0, 0.125), device);
+    let w = r([64, 50], 1).unsqueeze::<3>();
+    check_product(out, "[3,70,64]·[1,64,50]", x.clone(), w);
+    let y = Tensor::<3>::random([3, 64, 50], Distribution::Normal(0.0, 1.0), device);
+    check_product(out, "[3,70,64]·[3,64,50]", x, y);
+    // A linear attention's k·vᵀ: heads 3..6 and 6..9 of one [2, 9, 32, 48] tensor, so the
+    // batch (2, 3) has no single stride (cuBLAS: a loop over the 2).
+    let qkv = Tensor::<4>::random([2, 9, 32, 48], Distribution::Normal(0.0, 0.15), device);
+    let k = qkv.clone().slice([0..2, 3..6, 0..32, 0..48]);
+    let v = qkv.slice([0..2, 6..9, 0..32, 0..48]);
+    check_product(out, "chunked heads k·vᵀ", k, v.swap_dims(2, 3));
+}
+
 /// Every fused kernel against its composite on `device` (seeded), at the MixerUnet's shapes
 /// (temporal rows H = 32, feature rows C·W = 384 and 3072, a row length that is not a multiple
 /// of 32) and odd sizes.
@@ -169,6 +254,23 @@ pub fn run(device: &Device) -> Vec<Check> {
     }
     adam_checks(&mut out, device);
     blend_checks(&mut out, device);
+    #[cfg(feature = "cuda")]
+    let (before, min_flops) = (crate::cublas::counts().0, crate::cublas::set_min_flops(0.0));
+    matmul_checks(&mut out, device);
+    #[cfg(feature = "cuda")]
+    crate::cublas::set_min_flops(min_flops);
+    // On CUDA with cuBLAS loaded, every product above must have gone through it.
+    #[cfg(feature = "cuda")]
+    if (0..16).any(|i| device.clone().inner() == Device::cuda(i))
+        && crate::cublas::install().is_ok()
+    {
+        let taken = crate::cublas::counts().0 - before;
+        out.push(Check {
+            name: format!("cuBLAS took the 7 products ({taken} GEMMs)"),
+            max_abs_err: if taken >= 7 { 0.0 } else { 1.0 },
+            tolerance: 0.0,
+        });
+    }
     out
 }
 
@@ -178,7 +280,7 @@ mod tests {
     #[test]
     fn every_check_passes_on_the_cpu() {
         let checks = super::run(&burn::tensor::Device::flex());
-        assert_eq!(checks.len(), 5 * 4 + 2 * 3 + 2 + 2);
+        assert_eq!(checks.len(), 5 * 4 + 2 * 3 + 2 + 2 + 7);
         for c in &checks {
             assert!(c.ok(), "{c:?}");
         }

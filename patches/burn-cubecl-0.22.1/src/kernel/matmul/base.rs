@@ -90,6 +90,24 @@ fn routine_override() -> Option<Strategy> {
     Some(Strategy::MultiLevel(routine))
 }
 
+// gta patch (patches/README.md), session 5: an external GEMM (gta-nn's cuBLAS route) may take a
+// matmul before CubeCL's kernels do. The hook gets `lhs`, `rhs` and the output after the
+// broadcast fold below, writes the product into the output's buffer and returns `true`, or
+// returns `false` (unsupported layout, dtype or device) and CubeCL launches its own kernel.
+/// An external matmul: `(lhs, rhs, out) -> taken`. See [`set_external_matmul`].
+pub type ExternalMatmul = fn(&CubeTensor, &CubeTensor, &CubeTensor) -> bool;
+
+static EXTERNAL_MATMUL: std::sync::RwLock<Option<ExternalMatmul>> = std::sync::RwLock::new(None);
+
+/// Installs (or with `None` removes) the external matmul tried before CubeCL's untuned kernels.
+pub fn set_external_matmul(hook: Option<ExternalMatmul>) {
+    *EXTERNAL_MATMUL.write().unwrap_or_else(|e| e.into_inner()) = hook;
+}
+
+fn external_matmul() -> Option<ExternalMatmul> {
+    *EXTERNAL_MATMUL.read().unwrap_or_else(|e| e.into_inner())
+}
+
 fn is_two_level(tensor: &CubeTensor) -> bool {
     match tensor.dtype {
         DType::QFloat(scheme) => burn_backend::quantization::global_scale_dtype(&scheme).is_some(),
@@ -131,6 +149,15 @@ pub fn matmul(
         let action = MatmulTransformPolicy::default().action(&analysis);
         action.apply(&mut lhs.meta);
         action.apply(&mut out_launch.meta);
+    }
+
+    // gta patch: the external matmul (cuBLAS) first, for unquantized operands.
+    if lhs.qparams.is_none() && rhs.qparams.is_none() {
+        if let Some(hook) = external_matmul() {
+            if hook(&lhs, &rhs, &out_launch) {
+                return Ok(out);
+            }
+        }
     }
 
     match strategy {
