@@ -32,6 +32,11 @@ for part in "$@"; do
         timeout 200 $D --warmup 2 --steps 20 | tail -1 | sed "s/^/concat /"
         timeout 200 dist/gta-cublas bench diffusion-train --device cuda --json --warmup 2 --steps 20 | tail -1 | sed "s/^/per-tensor /"
       done ;;
+    official) # the official checkpoint's outputs through cuBLAS: true f32 (highest) and TF32 (high)
+      for p in highest high; do
+        timeout 200 $G --matmul-precision $p diffusion import-official dist/official_tiny.pt --obs-dim 3 \
+          --act-dim 1 --out /tmp/imp-$p --check-io dist/official_tiny_io.npz --device cuda 2>&1 | tail -8
+      done ;;
     aug-conv) # burn's direct convolutions instead of im2col GEMMs, forward only
       GTA_DIRECT_CONV=1 timeout 200 $A | tail -1 ;;
     aug-scale) for b in 250 4000; do

@@ -92,6 +92,18 @@ pub fn matmul_route() -> String {
     String::from("cpu")
 }
 
+/// Which library GPU matmuls use in this process: `cuBLAS (library)` or `CubeCL kernels (reason)`
+/// (loads cuBLAS if it was not loaded yet); `CPU backend only` without the `cuda` feature.
+pub fn matmul_library() -> String {
+    #[cfg(feature = "cuda")]
+    match crate::cublas::install() {
+        Ok(lib) => format!("cuBLAS ({lib})"),
+        Err(why) => format!("CubeCL kernels ({why})"),
+    }
+    #[cfg(not(feature = "cuda"))]
+    String::from("CPU backend only (built without the `cuda` feature)")
+}
+
 /// Makes `name` (`f32`, `bf16` or `f16`) the default float dtype of every tensor later created
 /// on `device` — weights, activations and optimizer state alike (pure, not mixed, precision:
 /// a speed probe for benchmarks). Must run before the first tensor is created on the device.

@@ -18,7 +18,7 @@ pub enum GpuCmd {
     /// benchmarks: diffusion training at batch 256, augmentation, offline RL at batch 1024),
     /// filling the cache so that later runs start within seconds. Prints each part's time.
     Warmup(WarmupArgs),
-    /// Where the cache lives and how big it is.
+    /// Where the cache lives and how big it is, and which library runs the GPU matmuls.
     Info,
     /// Write the whole cache to one file to carry elsewhere: CubeCL's bundle (compiled kernels,
     /// autotune results) and the NVIDIA driver's JIT cache, in a tar.
@@ -203,6 +203,7 @@ fn info() -> anyhow::Result<()> {
         size.map_or("absent".into(), |s| format!("{s} bytes"))
     );
     println!("autotune level: {:?}", opts.autotune_level);
+    println!("matmuls: {}", gta_nn::precision::matmul_library());
     if let Some(f) = gpu_cache::user_config_file() {
         println!(
             "note: {} overrides these settings (CubeCL reads it instead)",

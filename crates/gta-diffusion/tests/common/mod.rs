@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use burn::tensor::Tensor;
 use gta_diffusion::TrainData;
 
 /// Path of a file in `../shared/fixtures/official/`.
@@ -78,4 +79,25 @@ pub fn synthetic_data(episodes: usize, len: usize, horizon: usize) -> TrainData 
         cond_dim: 1,
         filler: vec![-0.1, 0.2],
     }
+}
+
+/// A tensor's values as f32.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Checks `a` against the reference `b`: relative error ≤ `tol`; returns it.
+pub fn check(what: &str, a: Vec<f32>, b: Vec<f32>, tol: f64) -> f64 {
+    assert_eq!(a.len(), b.len(), "{what}: length");
+    let rel = rel_err(&a, &b);
+    println!("{what}: rel {rel:.3e}, max abs {:.3e}", max_abs(&a, &b));
+    assert!(rel <= tol, "{what}: relative error {rel:e} > {tol:e}");
+    rel
 }
