@@ -37,6 +37,17 @@ for part in "$@"; do
         timeout 200 $G --matmul-precision $p diffusion import-official dist/official_tiny.pt --obs-dim 3 \
           --act-dim 1 --out /tmp/imp-$p --check-io dist/official_tiny_io.npz --device cuda 2>&1 | tail -8
       done ;;
+    ln-ab) # LayerNorm reading permuted views in place (dist/gta) against the copying version
+      # (dist/gta-cublas, which also predates the concatenated gradient clipping), interleaved
+      unpack gta-cublas
+      for i in 1 2 3; do
+        timeout 200 $D --warmup 2 --steps 20 | tail -1 | sed "s/^/strided-ln /"
+        timeout 200 dist/gta-cublas bench diffusion-train --device cuda --json --warmup 2 --steps 20 | tail -1 | sed "s/^/copying-ln /"
+      done
+      for i in 1 2; do
+        timeout 200 $A | tail -1 | sed "s/^/strided-ln /"
+        timeout 200 dist/gta-cublas bench augment --device cuda --batch 1000 --batches 1 --json | tail -1 | sed "s/^/copying-ln /"
+      done ;;
     aug-conv) # burn's direct convolutions instead of im2col GEMMs, forward only
       GTA_DIRECT_CONV=1 timeout 200 $A | tail -1 ;;
     aug-scale) for b in 250 4000; do

@@ -21,11 +21,13 @@ use crate::embedding::RandomFourierEmbedding;
 /// burn's (and PyTorch's) LayerNorm epsilon, which every MixerBlock LayerNorm uses.
 const LN_EPS: f32 = 1e-5;
 
-/// `ln(x)` over the last axis: gta's fused LayerNorm (`gta_nn::kernels::short_layer_norm`),
-/// one thread per row for rows of at most `SHORT_ROW_MAX` values (the temporal branch,
-/// H = 4…32) and one plane per row for the feature rows (C·W up to 6144); burn's composite
-/// LayerNorm where `GTA_FUSED_KERNELS` turns `short-ln` / `long-ln` off (comparisons). Same
-/// parameters either way, so checkpoints do not change.
+/// `ln(x)` over the trailing axes holding `ln`'s width (the last axis, or the last two: a
+/// feature row C·W of a (B, H, C, W) view): gta's fused LayerNorm
+/// (`gta_nn::kernels::short_layer_norm`), one thread per row for rows of at most
+/// `SHORT_ROW_MAX` values (the temporal branch, H = 4…32) and one plane per row for the feature
+/// rows (C·W up to 6144). The kernels read permuted views in place, so neither branch copies its
+/// input. burn's composite LayerNorm where `GTA_FUSED_KERNELS` turns `short-ln` / `long-ln` off
+/// (comparisons). Same parameters either way, so checkpoints do not change.
 fn layer_norm<const D: usize>(ln: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
     let [h] = ln.gamma.dims();
     let kernel = if h <= gta_nn::kernels::SHORT_ROW_MAX {
@@ -37,7 +39,11 @@ fn layer_norm<const D: usize>(ln: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
         Some(beta) if gta_nn::kernels::enabled(kernel) => {
             gta_nn::kernels::short_layer_norm(x, ln.gamma.val(), beta.val(), LN_EPS)
         }
-        _ => ln.forward(x),
+        _ => {
+            let dims = x.dims();
+            let rows = x.shape().num_elements() / h;
+            ln.forward(x.reshape([rows, h])).reshape(dims)
+        }
     }
 }
 
@@ -331,9 +337,9 @@ impl MixerBlock {
     /// x: (B, C, H, W); `mish_e`: Mish(e), (B, E). Returns (B, C_o, H, W).
     pub fn forward(&self, x: Tensor<4>, mish_e: &Tensor<2>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        // Feature branch on (B, H, C·W), flat index c·W + w.
-        let f = x.clone().swap_dims(1, 2).reshape([b, h, c * w]);
-        let f = layer_norm(&self.ln_feature, f);
+        // Feature branch on (B, H, C·W), flat index c·W + w: the LayerNorm reads the (B, H, C, W)
+        // view of x in place and writes (B, H, C·W) rows.
+        let f = layer_norm(&self.ln_feature, x.clone().swap_dims(1, 2)).reshape([b, h, c * w]);
         let f = self.feature_fc2.forward(linear_gelu(&self.feature_fc1, f));
         let f = f.reshape([b, h, c, w]).swap_dims(1, 2);
         // Temporal branch on (B, C, W, H), from the same x.

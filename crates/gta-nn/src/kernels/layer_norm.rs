@@ -16,18 +16,34 @@ use burn::tensor::{Shape, Tensor};
 /// longer rows (the MixerUnet's feature rows of C·W = 240…6144) run one 32-lane plane per row.
 pub const SHORT_ROW_MAX: usize = 128;
 
-/// The input shape with the last axis set to 1 (per-row statistics).
+/// `(rows, n)` of a LayerNorm of `x` over the trailing axes that together hold `n` (γ's length)
+/// values: the last axis, or the last two (a feature row C·W read from a (B, H, C, W) view).
+/// Panics if no such trailing axes exist.
+pub(crate) fn rows_n(shape: &Shape, n: usize) -> (usize, usize) {
+    let d = shape.num_dims();
+    let last = shape[d - 1];
+    assert!(
+        last == n || (d >= 2 && last * shape[d - 2] == n),
+        "short_layer_norm: γ has {n} values but x's trailing axes are {shape:?}"
+    );
+    (shape.num_elements() / n, n)
+}
+
+/// Shape of the per-row statistics: `[rows, 1]`.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-pub(crate) fn stats_shape(shape: &Shape) -> Shape {
-    let mut dims = shape.clone();
-    let last = dims.num_dims() - 1;
-    dims[last] = 1;
-    dims
+pub(crate) fn stats_shape(shape: &Shape, n: usize) -> Shape {
+    Shape::from(vec![rows_n(shape, n).0, 1])
 }
 
 #[cfg(feature = "fusion")]
-fn stats_spec(x: &TensorSpec) -> TensorSpec {
-    TensorSpec::new(stats_shape(&x.shape), x.dtype)
+fn stats_spec(x: &TensorSpec, g: &TensorSpec) -> TensorSpec {
+    TensorSpec::new(stats_shape(&x.shape, g.shape.num_elements()), x.dtype)
+}
+
+/// `x` as `[rows, n]` (a copy when the trailing axes are a strided view).
+fn as_rows<B: Backend>(x: FloatTensor<B>, n: usize) -> FloatTensor<B> {
+    let rows = rows_n(&x.shape(), n).0;
+    B::float_reshape(x, Shape::from(vec![rows, n]))
 }
 
 /// Reshapes a `[H]` parameter so it broadcasts against `[.., H]`.
@@ -47,7 +63,9 @@ fn bcast<B: Backend>(p: FloatTensor<B>, rank: usize) -> FloatTensor<B> {
     Fusion: cfg(feature = "fusion")
 )]
 pub trait ShortLnOps: Backend {
-    /// y = (x − mean)/√(var + eps)·γ + β over the last axis (biased variance, as PyTorch).
+    /// y = (x − mean)/√(var + eps)·γ + β over the trailing axes holding γ's `n` values (the
+    /// last axis, or the last two), biased variance as PyTorch. `x` may be a strided view (the
+    /// CUDA kernels read it in place); `y` is contiguous with `x`'s shape.
     #[fusion(dtype = x, shape = x)]
     fn short_layer_norm(
         x: FloatTensor<Self>,
@@ -58,25 +76,24 @@ pub trait ShortLnOps: Backend {
         Self::short_ln_forward(x, gamma, beta, eps).0
     }
 
-    /// The forward, also returning the per-row mean and 1/std (shape `[.., 1]`) for the
+    /// The forward, also returning the per-row mean and 1/std (shape `[rows, 1]`) for the
     /// backward.
-    #[fusion(meta = |x, _g, _b, _eps| (x.clone(), stats_spec(x), stats_spec(x)))]
+    #[fusion(meta = |x, g, _b, _eps| (x.clone(), stats_spec(x, g), stats_spec(x, g)))]
     fn short_ln_forward(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let rank = x.shape().num_dims();
-        let mean = Self::float_mean_dim(x.clone(), rank - 1);
+        let (shape, n) = (x.shape(), gamma.shape()[0]);
+        let x = as_rows::<Self>(x, n);
+        let mean = Self::float_mean_dim(x.clone(), 1);
         let xc = Self::float_sub(x, mean.clone());
-        let var = Self::float_mean_dim(Self::float_mul(xc.clone(), xc.clone()), rank - 1);
+        let var = Self::float_mean_dim(Self::float_mul(xc.clone(), xc.clone()), 1);
         let rstd = Self::float_recip(Self::float_sqrt(Self::float_add_scalar(var, eps.into())));
-        let y = Self::float_mul(
-            Self::float_mul(xc, rstd.clone()),
-            bcast::<Self>(gamma, rank),
-        );
-        (Self::float_add(y, bcast::<Self>(beta, rank)), mean, rstd)
+        let y = Self::float_mul(Self::float_mul(xc, rstd.clone()), bcast::<Self>(gamma, 2));
+        let y = Self::float_add(y, bcast::<Self>(beta, 2));
+        (Self::float_reshape(y, shape), mean, rstd)
     }
 
     /// (dx, dγ, dβ) from dy and the saved state: with x̂ = (x − mean)·rstd and g = dy·γ,
@@ -89,13 +106,14 @@ pub trait ShortLnOps: Backend {
         mean: FloatTensor<Self>,
         rstd: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let rank = x.shape().num_dims();
+        let (shape, n) = (x.shape(), gamma.shape()[0]);
+        let (x, dy) = (as_rows::<Self>(x, n), as_rows::<Self>(dy, n));
         let xhat = Self::float_mul(Self::float_sub(x, mean), rstd.clone());
-        let g = Self::float_mul(dy.clone(), bcast::<Self>(gamma, rank));
-        let mg = Self::float_mean_dim(g.clone(), rank - 1);
-        let mgx = Self::float_mean_dim(Self::float_mul(g.clone(), xhat.clone()), rank - 1);
+        let g = Self::float_mul(dy.clone(), bcast::<Self>(gamma, 2));
+        let mg = Self::float_mean_dim(g.clone(), 1);
+        let mgx = Self::float_mean_dim(Self::float_mul(g.clone(), xhat.clone()), 1);
         let inner = Self::float_sub(Self::float_sub(g, mg), Self::float_mul(xhat.clone(), mgx));
-        let dx = Self::float_mul(inner, rstd);
+        let dx = Self::float_reshape(Self::float_mul(inner, rstd), shape);
         let dgamma = col_sum::<Self>(Self::float_mul(dy.clone(), xhat));
         (dx, dgamma, col_sum::<Self>(dy))
     }
@@ -103,9 +121,11 @@ pub trait ShortLnOps: Backend {
 
 impl ShortLnOps for burn::backend::Flex {}
 
-/// LayerNorm of `x` over its last axis with scale `gamma` and shift `beta` (both `[H]`),
-/// differentiable; one kernel each way on CUDA for any row length (one thread per row up to
-/// [`SHORT_ROW_MAX`], one plane per row beyond).
+/// LayerNorm of `x` over its trailing axes holding `n` values (the last axis, or the last two),
+/// with scale `gamma` and shift `beta` (both `[n]`), differentiable; one kernel each way on CUDA
+/// for any row length (one thread per row up to [`SHORT_ROW_MAX`], one plane per row beyond).
+/// `x` may be a permuted view: the kernels read it in place, so `ln(x.swap_dims(..))` costs no
+/// copy; the result is contiguous with `x`'s shape.
 pub fn short_layer_norm<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,

@@ -2,7 +2,7 @@
 //! 32-lane plane per row for longer rows; row length fixed at compile time, statistics
 //! accumulated in f32 whatever the tensor dtype.
 use super::col_sum;
-use super::layer_norm::{SHORT_ROW_MAX as MAX_H, ShortLnOps, stats_shape};
+use super::layer_norm::{SHORT_ROW_MAX as MAX_H, ShortLnOps, rows_n, stats_shape};
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{DType, Shape};
@@ -11,6 +11,29 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::{calculate_cube_count_elemwise, prelude::*};
+
+/// Offset in `x` of the first element of row `row`: the row index split over x's `lead` leading
+/// axes, each through x's own stride (x may be a permuted view).
+#[cube]
+fn row_base<F: Float>(x: &Tensor<F>, row: usize, lead: u32) -> usize {
+    let mut r = row;
+    let mut off = 0usize;
+    for i in 0..lead {
+        let d = (lead - 1 - i) as usize;
+        let size = x.shape(d);
+        off += (r % size) * x.stride(d);
+        r /= size;
+    }
+    off
+}
+
+/// Element `e` of a row starting at `base`: `e` split as (e / w, e % w) over the one or two
+/// trailing axes, with strides (s2, s1).
+#[cube]
+fn elem<F: Float>(x: &Tensor<F>, base: usize, e: usize, w: u32, s1: u32, s2: u32) -> F {
+    let (w, s1, s2) = (w as usize, s1 as usize, s2 as usize);
+    x[base + (e / w) * s2 + (e % w) * s1]
+}
 
 #[cube(launch_unchecked)]
 fn ln_fwd_kernel<F: Float>(
@@ -21,6 +44,10 @@ fn ln_fwd_kernel<F: Float>(
     mean: &mut Tensor<F>,
     rstd: &mut Tensor<F>,
     eps: f32,
+    lead: u32,
+    w: u32,
+    s1: u32,
+    s2: u32,
     #[comptime] h: usize,
     #[define(F)] _dtype: ElemType,
 ) {
@@ -29,23 +56,24 @@ fn ln_fwd_kernel<F: Float>(
         terminate!();
     }
     let base = row * h;
+    let xb = row_base(x, row, lead);
     let inv_h = f32::new(comptime!(1.0 / h as f32));
     let mut sum = f32::new(0.0);
     #[unroll]
     for i in 0..h {
-        sum += f32::cast_from(x[base + i]);
+        sum += f32::cast_from(elem(x, xb, i, w, s1, s2));
     }
     let mu = sum * inv_h;
     let mut var = f32::new(0.0);
     #[unroll]
     for i in 0..h {
-        let d = f32::cast_from(x[base + i]) - mu;
+        let d = f32::cast_from(elem(x, xb, i, w, s1, s2)) - mu;
         var += d * d;
     }
     let r = (var * inv_h + eps).inverse_sqrt();
     #[unroll]
     for i in 0..h {
-        let xhat = (f32::cast_from(x[base + i]) - mu) * r;
+        let xhat = (f32::cast_from(elem(x, xb, i, w, s1, s2)) - mu) * r;
         y[base + i] = F::cast_from(xhat) * gamma[i] + beta[i];
     }
     mean[row] = F::cast_from(mu);
@@ -61,6 +89,10 @@ fn ln_bwd_kernel<F: Float>(
     rstd: &Tensor<F>,
     dx: &mut Tensor<F>,
     dy_xhat: &mut Tensor<F>,
+    lead: u32,
+    w: u32,
+    s1: u32,
+    s2: u32,
     #[comptime] h: usize,
     #[define(F)] _dtype: ElemType,
 ) {
@@ -69,6 +101,7 @@ fn ln_bwd_kernel<F: Float>(
         terminate!();
     }
     let base = row * h;
+    let xb = row_base(x, row, lead);
     let inv_h = f32::new(comptime!(1.0 / h as f32));
     let mu = f32::cast_from(mean[row]);
     let r = f32::cast_from(rstd[row]);
@@ -76,7 +109,7 @@ fn ln_bwd_kernel<F: Float>(
     let mut mgx = f32::new(0.0);
     #[unroll]
     for i in 0..h {
-        let xhat = (f32::cast_from(x[base + i]) - mu) * r;
+        let xhat = (f32::cast_from(elem(x, xb, i, w, s1, s2)) - mu) * r;
         let d = f32::cast_from(dy[base + i]);
         let g = d * f32::cast_from(gamma[i]);
         mg += g;
@@ -87,7 +120,7 @@ fn ln_bwd_kernel<F: Float>(
     mgx *= inv_h;
     #[unroll]
     for i in 0..h {
-        let xhat = (f32::cast_from(x[base + i]) - mu) * r;
+        let xhat = (f32::cast_from(elem(x, xb, i, w, s1, s2)) - mu) * r;
         let g = f32::cast_from(dy[base + i]) * f32::cast_from(gamma[i]);
         dx[base + i] = F::cast_from(r * (g - mg - xhat * mgx));
     }
@@ -108,6 +141,10 @@ fn ln_row_fwd_kernel<F: Float>(
     mean: &mut Tensor<F>,
     rstd: &mut Tensor<F>,
     eps: f32,
+    lead: u32,
+    w: u32,
+    s1: u32,
+    s2: u32,
     #[comptime] n: usize,
     #[define(F)] _dtype: ElemType,
 ) {
@@ -117,25 +154,26 @@ fn ln_row_fwd_kernel<F: Float>(
     }
     let lane = UNIT_POS_X as usize;
     let base = row * n;
+    let xb = row_base(x, row, lead);
     let inv_n = f32::new(comptime!(1.0 / n as f32));
     let mut sum = f32::new(0.0);
     let mut i = lane;
     while i < n {
-        sum += f32::cast_from(x[base + i]);
+        sum += f32::cast_from(elem(x, xb, i, w, s1, s2));
         i += 32;
     }
     let mu = plane_sum(sum) * inv_n;
     let mut var = f32::new(0.0);
     let mut j = lane;
     while j < n {
-        let d = f32::cast_from(x[base + j]) - mu;
+        let d = f32::cast_from(elem(x, xb, j, w, s1, s2)) - mu;
         var += d * d;
         j += 32;
     }
     let r = (plane_sum(var) * inv_n + eps).inverse_sqrt();
     let mut k = lane;
     while k < n {
-        let xhat = (f32::cast_from(x[base + k]) - mu) * r;
+        let xhat = (f32::cast_from(elem(x, xb, k, w, s1, s2)) - mu) * r;
         y[base + k] = F::cast_from(xhat) * gamma[k] + beta[k];
         k += 32;
     }
@@ -154,6 +192,10 @@ fn ln_row_bwd_kernel<F: Float>(
     rstd: &Tensor<F>,
     dx: &mut Tensor<F>,
     dy_xhat: &mut Tensor<F>,
+    lead: u32,
+    w: u32,
+    s1: u32,
+    s2: u32,
     #[comptime] n: usize,
     #[define(F)] _dtype: ElemType,
 ) {
@@ -163,6 +205,7 @@ fn ln_row_bwd_kernel<F: Float>(
     }
     let lane = UNIT_POS_X as usize;
     let base = row * n;
+    let xb = row_base(x, row, lead);
     let inv_n = f32::new(comptime!(1.0 / n as f32));
     let mu = f32::cast_from(mean[row]);
     let r = f32::cast_from(rstd[row]);
@@ -170,7 +213,7 @@ fn ln_row_bwd_kernel<F: Float>(
     let mut mgx = f32::new(0.0);
     let mut i = lane;
     while i < n {
-        let xhat = (f32::cast_from(x[base + i]) - mu) * r;
+        let xhat = (f32::cast_from(elem(x, xb, i, w, s1, s2)) - mu) * r;
         let d = f32::cast_from(dy[base + i]);
         let g = d * f32::cast_from(gamma[i]);
         mg += g;
@@ -182,7 +225,7 @@ fn ln_row_bwd_kernel<F: Float>(
     mgx = plane_sum(mgx) * inv_n;
     let mut j = lane;
     while j < n {
-        let xhat = (f32::cast_from(x[base + j]) - mu) * r;
+        let xhat = (f32::cast_from(elem(x, xb, j, w, s1, s2)) - mu) * r;
         let g = f32::cast_from(dy[base + j]) * f32::cast_from(gamma[j]);
         dx[base + j] = F::cast_from(r * (g - mg - xhat * mgx));
         j += 32;
@@ -193,11 +236,32 @@ fn empty_like(t: &CubeTensor, shape: Shape, dtype: DType) -> CubeTensor {
     empty_device_contiguous_dtype(t.client.clone(), t.device.clone(), shape, dtype)
 }
 
-/// (rows, h) of a `[.., h]` tensor.
-fn rows_h(x: &CubeTensor) -> (usize, usize) {
-    let shape = x.meta.shape();
-    let h = shape[shape.num_dims() - 1];
-    (shape.num_elements() / h, h)
+/// How the kernels read `x` (possibly a permuted view) as `rows` rows of `n` values: the number
+/// of leading axes, the size of the last axis, and the strides of the last two (the second only
+/// matters when a row spans both).
+struct XView {
+    rows: usize,
+    n: usize,
+    lead: u32,
+    w: u32,
+    s1: u32,
+    s2: u32,
+}
+
+fn x_view(x: &CubeTensor, n: usize) -> XView {
+    let (shape, strides) = (x.meta.shape(), x.meta.strides());
+    let (rows, n) = rows_n(shape, n);
+    let d = shape.num_dims();
+    let k = if shape[d - 1] == n { 1 } else { 2 };
+    let u = |v: usize| u32::try_from(v).expect("LayerNorm: tensor too large for 32-bit strides");
+    XView {
+        rows,
+        n,
+        lead: (d - k) as u32,
+        w: u(shape[d - 1]),
+        s1: u(strides[d - 1]),
+        s2: if k == 2 { u(strides[d - 2]) } else { 0 },
+    }
 }
 
 /// Launch geometry: one thread per row for rows of at most `MAX_H` values, else one plane
@@ -225,16 +289,14 @@ impl ShortLnOps for CubeBackend {
         beta: FloatTensor<Self>,
         eps: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (x, gamma, beta) = (
-            into_contiguous(x),
-            into_contiguous(gamma),
-            into_contiguous(beta),
-        );
-        let (rows, h) = rows_h(&x);
+        // x is read in place through its strides (no copy of a permuted view).
+        let (gamma, beta) = (into_contiguous(gamma), into_contiguous(beta));
+        let v = x_view(&x, gamma.meta.shape().num_elements());
+        let (rows, h) = (v.rows, v.n);
         let (shape, dtype, client) = (x.meta.shape().clone(), x.dtype, x.client.clone());
         let y = empty_like(&x, shape.clone(), dtype);
-        let mean = empty_like(&x, stats_shape(&shape), dtype);
-        let rstd = empty_like(&x, stats_shape(&shape), dtype);
+        let mean = empty_like(&x, stats_shape(&shape, h), dtype);
+        let rstd = empty_like(&x, stats_shape(&shape, h), dtype);
         let (cube_count, cube_dim) = geometry(&client, rows, h);
         let (x, gamma, beta) = (
             x.into_tensor_arg(),
@@ -247,16 +309,19 @@ impl ShortLnOps for CubeBackend {
             rstd.clone().into_tensor_arg(),
         );
         let storage = dtype_to_storage_type(dtype);
-        // SAFETY: every index is < rows * h (row guard, lane/element loops bounded by h), all
-        // buffers are contiguous.
+        let (lead, w, s1, s2) = (v.lead, v.w, v.s1, v.s2);
+        // SAFETY: every output index is < rows * h (row guard, lane/element loops bounded by h;
+        // outputs contiguous); x is read at offsets built from its own shape and strides.
         unsafe {
             if h <= MAX_H {
                 ln_fwd_kernel::launch_unchecked(
-                    &client, cube_count, cube_dim, x, gamma, beta, y_a, m_a, r_a, eps, h, storage,
+                    &client, cube_count, cube_dim, x, gamma, beta, y_a, m_a, r_a, eps, lead, w, s1,
+                    s2, h, storage,
                 )
             } else {
                 ln_row_fwd_kernel::launch_unchecked(
-                    &client, cube_count, cube_dim, x, gamma, beta, y_a, m_a, r_a, eps, h, storage,
+                    &client, cube_count, cube_dim, x, gamma, beta, y_a, m_a, r_a, eps, lead, w, s1,
+                    s2, h, storage,
                 )
             }
         };
@@ -270,13 +335,10 @@ impl ShortLnOps for CubeBackend {
         mean: FloatTensor<Self>,
         rstd: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (dy, x, gamma) = (
-            into_contiguous(dy),
-            into_contiguous(x),
-            into_contiguous(gamma),
-        );
+        let (dy, gamma) = (into_contiguous(dy), into_contiguous(gamma));
         let (mean, rstd) = (into_contiguous(mean), into_contiguous(rstd));
-        let (rows, h) = rows_h(&x);
+        let v = x_view(&x, gamma.meta.shape().num_elements());
+        let (rows, h) = (v.rows, v.n);
         let (shape, dtype, client) = (x.meta.shape().clone(), x.dtype, x.client.clone());
         let dx = empty_like(&x, shape.clone(), dtype);
         let dy_xhat = empty_like(&x, shape, dtype);
@@ -293,20 +355,29 @@ impl ShortLnOps for CubeBackend {
         );
         let storage = dtype_to_storage_type(dtype);
         // SAFETY: as in the forward.
+        let (lead, w, s1, s2) = (v.lead, v.w, v.s1, v.s2);
         unsafe {
             if h <= MAX_H {
                 ln_bwd_kernel::launch_unchecked(
-                    &client, cube_count, cube_dim, dy_a, x, gamma, mean, rstd, dx_a, dyx_a, h,
-                    storage,
+                    &client, cube_count, cube_dim, dy_a, x, gamma, mean, rstd, dx_a, dyx_a, lead,
+                    w, s1, s2, h, storage,
                 )
             } else {
                 ln_row_bwd_kernel::launch_unchecked(
-                    &client, cube_count, cube_dim, dy_a, x, gamma, mean, rstd, dx_a, dyx_a, h,
-                    storage,
+                    &client, cube_count, cube_dim, dy_a, x, gamma, mean, rstd, dx_a, dyx_a, lead,
+                    w, s1, s2, h, storage,
                 )
             }
         };
-        // Column sums over all rows (two-stage reductions from the stock backend).
-        (dx, col_sum::<Self>(dy_xhat), col_sum::<Self>(dy))
+        // Column sums over all rows (two-stage reductions from the stock backend), as [rows, h].
+        let as_rows = |t: CubeTensor| {
+            let shape = Shape::from(vec![rows, h]);
+            CubeTensor::new_contiguous(t.client.clone(), t.device.clone(), shape, t.handle, t.dtype)
+        };
+        (
+            dx,
+            col_sum::<Self>(as_rows(dy_xhat)),
+            col_sum::<Self>(as_rows(dy)),
+        )
     }
 }

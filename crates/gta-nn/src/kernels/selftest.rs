@@ -69,6 +69,56 @@ fn layer_norm_checks(out: &mut Vec<Check>, device: &Device, rows: usize, h: usiz
     check(out, format!("{tag}: dbeta"), dbf, dbr, col_tol);
 }
 
+/// LayerNorm of a permuted view read in place (the MixerBlock's temporal rows: x (B, C, H, W)
+/// viewed (B, C, W, H); its feature rows: the (B, H, C, W) view normalized over C·W), against
+/// burn's module on a contiguous copy: output and the gradients of x, γ and β.
+fn strided_layer_norm_checks(
+    out: &mut Vec<Check>,
+    device: &Device,
+    dims: [usize; 4],
+    feature: bool,
+) {
+    let ad = device.clone().autodiff();
+    let [b, c, h, w] = dims;
+    let n = if feature { c * w } else { h };
+    let mut ln = LayerNormConfig::new(n).init(&ad);
+    ln.gamma = Param::from_tensor(Tensor::random([n], Distribution::Uniform(0.5, 1.5), &ad));
+    let beta = Tensor::random([n], Distribution::Normal(0.0, 1.0), &ad);
+    ln.beta = Some(Param::from_tensor(beta));
+    let x0 = Tensor::<4>::random(dims, Distribution::Normal(0.3, 2.0), &ad);
+    let (xr, xf) = (x0.clone().require_grad(), x0.require_grad());
+    let view = |x: Tensor<4>| {
+        if feature {
+            x.swap_dims(1, 2)
+        } else {
+            x.swap_dims(2, 3)
+        }
+    };
+    let vdims = view(xr.clone()).dims();
+    let rows = b * c * h * w / n;
+    let yr = ln
+        .forward(view(xr.clone()).reshape([rows, n]))
+        .reshape(vdims);
+    let wgt = Tensor::<4>::random(vdims, Distribution::Normal(0.0, 1.0), &ad);
+    let gr = (yr.clone() * wgt.clone()).sum().backward();
+    let beta = ln.beta.as_ref().expect("set above").val();
+    let yf = short_layer_norm(view(xf.clone()), ln.gamma.val(), beta.clone(), 1e-5);
+    let gf = (yf.clone() * wgt).sum().backward();
+    let tag = format!(
+        "layer_norm of a {} view {dims:?} over {n}",
+        if feature { "(B,H,C,W)" } else { "(B,C,W,H)" }
+    );
+    check(out, format!("{tag}: y"), yf.inner(), yr.inner(), 1e-4);
+    let g = |t: &Tensor<4>, gr| t.grad(gr).expect("x grad");
+    check(out, format!("{tag}: dx"), g(&xf, &gf), g(&xr, &gr), 1e-3);
+    let gg = ln.gamma.val();
+    let col_tol = 1e-4 * (rows as f64).sqrt().max(1.0);
+    let (dgf, dgr) = (gg.grad(&gf).expect("dγ"), gg.grad(&gr).expect("dγ"));
+    check(out, format!("{tag}: dgamma"), dgf, dgr, col_tol);
+    let (dbf, dbr) = (beta.grad(&gf).expect("dβ"), beta.grad(&gr).expect("dβ"));
+    check(out, format!("{tag}: dbeta"), dbf, dbr, col_tol);
+}
+
 /// GELU(x + b): fused vs `gelu(x + b)` forward; gradients vs the exact derivative written
 /// with tensor ops.
 fn bias_gelu_checks(out: &mut Vec<Check>, device: &Device, rows: usize, n: usize) {
@@ -249,6 +299,15 @@ pub fn run(device: &Device) -> Vec<Check> {
     for (rows, h) in [(4096, 32), (1000, 4), (512, 384), (64, 3072), (37, 240)] {
         layer_norm_checks(&mut out, device, rows, h);
     }
+    // Temporal rows (H = 32, 8) and feature rows (C·W = 30 short, 384 long) of permuted views.
+    for (dims, feature) in [
+        ([4, 16, 32, 24], false),
+        ([3, 5, 8, 6], false),
+        ([3, 5, 8, 6], true),
+        ([2, 16, 8, 24], true),
+    ] {
+        strided_layer_norm_checks(&mut out, device, dims, feature);
+    }
     for (rows, n) in [(4096, 128), (33, 97)] {
         bias_gelu_checks(&mut out, device, rows, n);
     }
@@ -280,7 +339,7 @@ mod tests {
     #[test]
     fn every_check_passes_on_the_cpu() {
         let checks = super::run(&burn::tensor::Device::flex());
-        assert_eq!(checks.len(), 5 * 4 + 2 * 3 + 2 + 2 + 7);
+        assert_eq!(checks.len(), 5 * 4 + 4 * 4 + 2 * 3 + 2 + 2 + 7);
         for c in &checks {
             assert!(c.ok(), "{c:?}");
         }
