@@ -48,6 +48,15 @@ for part in "$@"; do
         timeout 200 $A | tail -1 | sed "s/^/strided-ln /"
         timeout 200 dist/gta-cublas bench augment --device cuda --batch 1000 --batches 1 --json | tail -1 | sed "s/^/copying-ln /"
       done ;;
+    im2col-ab) # the im2col gather kernels (default) against the pad/slice/cat composite, interleaved
+      for i in 1 2 3; do
+        timeout 200 $D --warmup 2 --steps 20 | tail -1 | sed "s/^/im2col-kernel /"
+        GTA_FUSED_KERNELS=short-ln,long-ln,gelu timeout 200 $D --warmup 2 --steps 20 | tail -1 | sed "s/^/im2col-composite /"
+      done
+      for i in 1 2; do
+        timeout 200 $A | tail -1 | sed "s/^/im2col-kernel /"
+        GTA_FUSED_KERNELS=short-ln,long-ln,gelu timeout 200 $A | tail -1 | sed "s/^/im2col-composite /"
+      done ;;
     aug-conv) # burn's direct convolutions instead of im2col GEMMs, forward only
       GTA_DIRECT_CONV=1 timeout 200 $A | tail -1 ;;
     aug-scale) for b in 250 4000; do

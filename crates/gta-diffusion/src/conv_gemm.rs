@@ -1,54 +1,17 @@
 //! 2-D convolution and transposed convolution as im2col + one batched matmul.
 //!
 //! Same functions as burn's `conv2d` / `conv_transpose2d` (dilation 1, groups 1, no output
-//! padding) with burn's weight layouts, written with pad / slice / cat / matmul only, so that
-//! autodiff differentiates them through those ops (their backward kernels are plain slices,
-//! adds and matmuls). On the GPU this replaces burn's direct convolution kernels, which are slow
-//! for MixerUnet's shapes (many channels, short rows); see [`crate::mixer_unet`].
+//! padding) with burn's weight layouts, written as gta-nn's `im2col` (zero padding included; one
+//! gather kernel each way on CUDA, pad / slice / cat on the CPU) and one matmul. On the GPU this
+//! replaces burn's direct convolution kernels, which are slow for MixerUnet's shapes (many
+//! channels, short rows); see [`crate::mixer_unet`].
 //!
 //! Layouts (burn-nn 0.22.1): `Conv2d.weight` is `[C_out, C_in, kh, kw]`,
 //! `ConvTranspose2d.weight` is `[C_in, C_out, kh, kw]`, both biases are `[C_out]`.
 
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Int, Tensor, TensorData};
-
-/// Columns of an already padded `x` `[B, C, Hp, Wp]`: `[B, C·kh·kw, ho·wo]` with column
-/// `(c·kh + i)·kw + j` (the flattening of a `[.., C, kh, kw]` weight), position `oh·wo + ow`
-/// and value `x[b, c, oh·sh + i, ow·sw + j]`.
-///
-/// Rows are viewed as (block, phase) with `oh·sh + i = (oh + i / sh)·sh + i % sh` (and the same
-/// for columns), so every tap is a unit-step slice of one reshaped tensor; the taps are moved in
-/// front of the position axes by a (free) axis swap and concatenated by one `cat`.
-fn im2col(x: Tensor<4>, kernel: [usize; 2], stride: [usize; 2], out: [usize; 2]) -> Tensor<3> {
-    let [b, c, hp, wp] = x.dims();
-    let ([kh, kw], [sh, sw], [ho, wo]) = (kernel, stride, out);
-    let hb = hp.div_ceil(sh).max(ho + (kh - 1) / sh);
-    let wb = wp.div_ceil(sw).max(wo + (kw - 1) / sw);
-    let x = if hb * sh > hp || wb * sw > wp {
-        // Extra rows/columns that no tap reads; only there to make the reshape exact.
-        x.pad(
-            [(0, hb * sh - hp), (0, wb * sw - wp)],
-            PadMode::Constant(0.0),
-        )
-    } else {
-        x
-    };
-    let x = x.reshape([b, c, hb, sh, wb, sw]);
-    let mut taps = Vec::with_capacity(kh * kw);
-    for i in 0..kh {
-        for j in 0..kw {
-            let (r, p) = (i / sh, i % sh);
-            let (q, s) = (j / sw, j % sw);
-            // [B, C, ho, 1, wo, 1] -> [B, C, 1, ho, wo, 1] (a view).
-            taps.push(
-                x.clone()
-                    .slice([0..b, 0..c, r..r + ho, p..p + 1, q..q + wo, s..s + 1])
-                    .swap_dims(2, 3),
-            );
-        }
-    }
-    Tensor::cat(taps, 2).reshape([b, c * kh * kw, ho * wo])
-}
+use gta_nn::kernels::{Im2col, im2col};
 
 /// `burn::tensor::module::conv2d` with dilation 1 and groups 1 as im2col + one matmul.
 ///
@@ -76,12 +39,15 @@ pub fn conv2d_gemm(
         "conv2d_gemm: kernel larger than padded input"
     );
     let (ho, wo) = ((hp - kh) / stride[0] + 1, (wp - kw) / stride[1] + 1);
-    let x = if top + bottom + left + right > 0 {
-        x.pad([(top, bottom), (left, right)], PadMode::Constant(0.0))
-    } else {
-        x
-    };
-    let cols = im2col(x, [kh, kw], stride, [ho, wo]);
+    let cols = im2col(
+        x,
+        Im2col {
+            kernel: [kh, kw],
+            stride,
+            pad: [top, left],
+            out: [ho, wo],
+        },
+    );
     let y = weight.reshape([1, c_out, c_in * kh * kw]).matmul(cols);
     let y = match bias {
         Some(bias) => y + bias.reshape([1, c_out, 1]),
@@ -216,14 +182,17 @@ pub fn conv_transpose2d_gemm(
         .permute([1, 2, 0, 3])
         .reshape([1, c_out * sh * sw, c_in * th * tw]);
 
-    let (top, bottom) = ph.padding(h);
-    let (left, right) = pw.padding(w);
-    let x = if top + bottom + left + right > 0 {
-        x.pad([(top, bottom), (left, right)], PadMode::Constant(0.0))
-    } else {
-        x
-    };
-    let cols = im2col(x, [th, tw], [1, 1], [mh, mw]);
+    let (top, _) = ph.padding(h);
+    let (left, _) = pw.padding(w);
+    let cols = im2col(
+        x,
+        Im2col {
+            kernel: [th, tw],
+            stride: [1, 1],
+            pad: [top, left],
+            out: [mh, mw],
+        },
+    );
     // [B, C_out·sh·sw, mh·mw]; rows (co, rh, rw).
     let y = wm.matmul(cols).reshape([b, c_out, sh * sw * mh * mw]);
     let y = match bias {

@@ -14,6 +14,10 @@ mod cube_util;
 mod fused_update;
 #[cfg(feature = "cuda")]
 mod fused_update_cube;
+pub mod im2col;
+mod im2col_autodiff;
+#[cfg(feature = "cuda")]
+mod im2col_cube;
 mod layer_norm;
 mod layer_norm_autodiff;
 #[cfg(feature = "cuda")]
@@ -26,9 +30,10 @@ use burn::tensor::Shape;
 
 pub use bias_gelu::{BiasGeluOps, bias_gelu};
 pub use fused_update::{AdamScalars, FusedUpdateOps, adam_update, axpby, lerp};
+pub use im2col::{Im2col, Im2colOps, im2col};
 pub use layer_norm::{SHORT_ROW_MAX, ShortLnOps, short_layer_norm};
 
-/// Whether the fused kernel `name` (`short-ln`, `long-ln`, `gelu`) is on. `GTA_FUSED_KERNELS`
+/// Whether the fused kernel `name` (`short-ln`, `long-ln`, `gelu`, `im2col`) is on. `GTA_FUSED_KERNELS`
 /// unset or `1`: all; `0`: none (burn's composite ops everywhere, for comparisons); otherwise a
 /// comma-separated list of the names that are on. Read once per process.
 pub fn enabled(name: &str) -> bool {

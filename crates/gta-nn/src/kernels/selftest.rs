@@ -8,8 +8,10 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Distribution, Tensor};
 
-use super::{axpby, bias_gelu, lerp, short_layer_norm};
+use super::{Im2col, axpby, bias_gelu, im2col, lerp, short_layer_norm};
 use crate::optim::FusedAdam;
+use burn::tensor::module::unfold4d;
+use burn::tensor::ops::{PadMode, UnfoldOptions};
 
 /// One comparison: the largest absolute difference against its tolerance.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +119,41 @@ fn strided_layer_norm_checks(
     check(out, format!("{tag}: dgamma"), dgf, dgr, col_tol);
     let (dbf, dbr) = (beta.grad(&gf).expect("dβ"), beta.grad(&gr).expect("dβ"));
     check(out, format!("{tag}: dbeta"), dbf, dbr, col_tol);
+}
+
+/// im2col with zero padding against burn's `unfold4d` of the explicitly padded input: columns
+/// and the gradient of x (col2im), at the MixerUnet's convolution geometries.
+fn im2col_checks(
+    out: &mut Vec<Check>,
+    device: &Device,
+    dims: [usize; 4],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pad: [(usize, usize); 2],
+) {
+    let ad = device.clone().autodiff();
+    let [_, _, h, w] = dims;
+    let [(top, bottom), (left, right)] = pad;
+    let ho = (h + top + bottom - kernel[0]) / stride[0] + 1;
+    let wo = (w + left + right - kernel[1]) / stride[1] + 1;
+    let x0 = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &ad);
+    let (xr, xf) = (x0.clone().require_grad(), x0.require_grad());
+    let options = UnfoldOptions::new(stride, [0, 0], [1, 1]);
+    let cr = unfold4d(xr.clone().pad(pad, PadMode::Constant(0.0)), kernel, options);
+    let geometry = Im2col {
+        kernel,
+        stride,
+        pad: [top, left],
+        out: [ho, wo],
+    };
+    let cf = im2col(xf.clone(), geometry);
+    let r = Tensor::<3>::random(cr.dims(), Distribution::Normal(0.0, 1.0), &ad);
+    let gr = (cr.clone() * r.clone()).sum().backward();
+    let gf = (cf.clone() * r).sum().backward();
+    let tag = format!("im2col {dims:?} k{kernel:?} s{stride:?} p{pad:?}");
+    check(out, format!("{tag}: cols"), cf.inner(), cr.inner(), 0.0);
+    let g = |t: &Tensor<4>, g| t.grad(g).expect("x grad");
+    check(out, format!("{tag}: dx"), g(&xf, &gf), g(&xr, &gr), 1e-5);
 }
 
 /// GELU(x + b): fused vs `gelu(x + b)` forward; gradients vs the exact derivative written
@@ -311,6 +348,12 @@ pub fn run(device: &Device) -> Vec<Check> {
     for (rows, n) in [(4096, 128), (33, 97)] {
         bias_gelu_checks(&mut out, device, rows, n);
     }
+    // MixerUnet's downsample (3×3, stride (2, 1), padding 1), final conv (3×3, padding 1) and the
+    // transposed conv's im2col (2×3 taps, stride 1, padding (1, 0) / (1, 1)).
+    let c = &mut out;
+    im2col_checks(c, device, [3, 16, 32, 24], [3, 3], [2, 1], [(1, 1), (1, 1)]);
+    im2col_checks(c, device, [2, 8, 8, 5], [3, 3], [1, 1], [(1, 1), (1, 1)]);
+    im2col_checks(c, device, [2, 8, 4, 5], [2, 3], [1, 1], [(1, 0), (1, 1)]);
     adam_checks(&mut out, device);
     blend_checks(&mut out, device);
     #[cfg(feature = "cuda")]
@@ -339,7 +382,7 @@ mod tests {
     #[test]
     fn every_check_passes_on_the_cpu() {
         let checks = super::run(&burn::tensor::Device::flex());
-        assert_eq!(checks.len(), 5 * 4 + 4 * 4 + 2 * 3 + 2 + 2 + 7);
+        assert_eq!(checks.len(), 5 * 4 + 4 * 4 + 2 * 3 + 3 * 2 + 2 + 2 + 7);
         for c in &checks {
             assert!(c.ok(), "{c:?}");
         }
