@@ -57,6 +57,18 @@ for part in "$@"; do
         timeout 200 $A | tail -1 | sed "s/^/im2col-kernel /"
         GTA_FUSED_KERNELS=short-ln,long-ln,gelu timeout 200 $A | tail -1 | sed "s/^/im2col-composite /"
       done ;;
+    e2e) # the pipeline with the session-5 kernels: data, a short diffusion run, guided and
+      # unguided augmentation, data quality of both
+      $G data make halfcheetah-medium --out /tmp/hc.hdf5 --transitions 200000 | tail -2
+      timeout 400 $G diffusion train --dataset /tmp/hc.hdf5 --out /tmp/run --config configs/halfcheetah-medium-v2.toml \
+        --steps ${E2E_STEPS:-1500} --device cuda 2>&1 | tail -3
+      tail -2 /tmp/run/metrics.csv; cp /tmp/run/metrics.csv "$OUT/e2e-diffusion-metrics.csv"
+      for cond in amplified unconditioned; do
+        timeout 200 $G augment --model /tmp/run --out /tmp/aug-$cond.hdf5 --transitions 64000 --condition $cond \
+          --device cuda --json 2>&1 | tail -1
+        timeout 200 $G quality --original /tmp/hc.hdf5 --augmented /tmp/aug-$cond.hdf5 --env halfcheetah \
+          --device cuda --json 2>&1 | tail -1
+      done ;;
     aug-conv) # burn's direct convolutions instead of im2col GEMMs, forward only
       GTA_DIRECT_CONV=1 timeout 200 $A | tail -1 ;;
     aug-scale) for b in 250 4000; do
