@@ -41,7 +41,7 @@ static SMALL: AtomicU64 = AtomicU64::new(0);
 static STATUS: OnceLock<Result<String, String>> = OnceLock::new();
 
 /// Matmuls since the process started: taken by cuBLAS, left to CubeCL because one cuBLAS call
-/// cannot express them, left to CubeCL because they are below [`min_flops`].
+/// cannot express them, left to CubeCL because they are below [`MIN_FLOPS`].
 pub fn counts() -> (u64, u64, u64) {
     (
         TAKEN.load(Ordering::Relaxed),
@@ -58,6 +58,11 @@ pub fn install() -> &'static Result<String, String> {
             return Err("GTA_CUBLAS=0".into());
         }
         let lib = load_library()?;
+        let min_flops = std::env::var("GTA_CUBLAS_MIN_FLOPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_MIN_FLOPS);
+        set_min_flops(min_flops);
         burn_cubecl::kernel::matmul::set_external_matmul(Some(hook));
         Ok(lib)
     })
@@ -128,40 +133,18 @@ fn check_loaded(what: String) -> Result<String, String> {
     }
 }
 
-/// Matmuls below this many flops (2·m·n·k·batch) stay with CubeCL: `GTA_CUBLAS_MIN_FLOPS`,
-/// default [`DEFAULT_MIN_FLOPS`], or [`set_min_flops`]. (f64 bits; `u64::MAX` = not read yet.)
-static MIN_FLOPS: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Matmuls below this many flops (2·m·n·k·batch) stay with CubeCL (f64 bits): read from
+/// `GTA_CUBLAS_MIN_FLOPS` (default [`DEFAULT_MIN_FLOPS`]) by [`install`], or [`set_min_flops`].
+static MIN_FLOPS: AtomicU64 = AtomicU64::new(0);
 
-fn min_flops() -> f64 {
-    let bits = MIN_FLOPS.load(Ordering::Relaxed);
-    if bits != u64::MAX {
-        return f64::from_bits(bits);
-    }
-    let v = std::env::var("GTA_CUBLAS_MIN_FLOPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_MIN_FLOPS);
-    set_min_flops(v);
-    v
-}
+/// See [`MIN_FLOPS`].
+pub const DEFAULT_MIN_FLOPS: f64 = 0.0;
 
 /// Sets the size below which matmuls stay with CubeCL (the self-test sets 0 to check cuBLAS on
 /// small products). Returns the previous value.
 pub fn set_min_flops(flops: f64) -> f64 {
-    let old = min_flops_or_default();
-    MIN_FLOPS.store(flops.to_bits(), Ordering::Relaxed);
-    old
+    f64::from_bits(MIN_FLOPS.swap(flops.to_bits(), Ordering::Relaxed))
 }
-
-fn min_flops_or_default() -> f64 {
-    match MIN_FLOPS.load(Ordering::Relaxed) {
-        u64::MAX => DEFAULT_MIN_FLOPS,
-        bits => f64::from_bits(bits),
-    }
-}
-
-/// See [`min_flops`].
-pub const DEFAULT_MIN_FLOPS: f64 = 0.0;
 
 fn hook(lhs: &CubeTensor, rhs: &CubeTensor, out: &CubeTensor) -> bool {
     if DISABLED.load(Ordering::Relaxed) {
@@ -169,7 +152,7 @@ fn hook(lhs: &CubeTensor, rhs: &CubeTensor, out: &CubeTensor) -> bool {
     }
     let (o, k) = (out.meta.shape(), lhs.meta.shape());
     let flops = 2.0 * o.num_elements() as f64 * k[k.num_dims() - 1] as f64;
-    if flops < min_flops() {
+    if flops < f64::from_bits(MIN_FLOPS.load(Ordering::Relaxed)) {
         SMALL.fetch_add(1, Ordering::Relaxed);
         return false;
     }
@@ -273,9 +256,11 @@ fn prepare(lhs: &CubeTensor, rhs: &CubeTensor, out: &CubeTensor) -> Result<Call,
         ),
         other => return Err(format!("dtypes {other:?}")),
     };
-    let view = |t: &CubeTensor| (t.meta.shape().to_vec(), t.meta.strides().to_vec());
+    fn view(t: &CubeTensor) -> (&[usize], &[usize]) {
+        (t.meta.shape(), t.meta.strides())
+    }
     let (l, r, o) = (view(lhs), view(rhs), view(out));
-    let plan = plan((&l.0, &l.1), (&r.0, &r.1), (&o.0, &o.1))
+    let plan = plan(l, r, o)
         .map_err(|e: Unsupported| format!("{e:?}: lhs {l:?}, rhs {r:?}, out {o:?}"))?;
     Ok(Call {
         plan,
@@ -302,10 +287,10 @@ fn blocking(
     };
     // Held until the call is enqueued: a bound allocation is not handed out again meanwhile.
     let held = [resource(rhs)?, resource(lhs)?, resource(out)?];
-    let ptrs = held
-        .each_ref()
-        .map(|r| (r.resource().ptr, r.resource().stream));
-    enqueue(call, ptrs)
+    enqueue(
+        call,
+        std::array::from_fn(|i| (held[i].resource().ptr, held[i].resource().stream)),
+    )
 }
 
 /// The GEMM queued on the server like a kernel launch. A failure there can no longer fall back
@@ -316,12 +301,11 @@ fn submit(call: Call, lhs: &CubeTensor, rhs: &CubeTensor, out: &CubeTensor) -> R
         .submit_with_resources::<CudaServer, _>(handles, move |resources| {
             let done = resources
                 .map_err(|e| format!("get_resource: {e:?}"))
-                .and_then(|r| {
-                    let ptrs: Vec<Ptr> = r
-                        .iter()
-                        .map(|r| (r.resource().ptr, r.resource().stream))
-                        .collect();
-                    enqueue(&call, [ptrs[0], ptrs[1], ptrs[2]])
+                .and_then(|held| {
+                    let ptrs = std::array::from_fn(|i| {
+                        (held[i].resource().ptr, held[i].resource().stream)
+                    });
+                    enqueue(&call, ptrs)
                 });
             if let Err(e) = done {
                 eprintln!(

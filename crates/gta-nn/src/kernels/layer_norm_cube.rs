@@ -3,6 +3,7 @@
 //! accumulated in f32 whatever the tensor dtype.
 use super::col_sum;
 use super::layer_norm::{SHORT_ROW_MAX as MAX_H, ShortLnOps, rows_n, stats_shape};
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{DType, Shape};
@@ -370,10 +371,7 @@ impl ShortLnOps for CubeBackend {
             }
         };
         // Column sums over all rows (two-stage reductions from the stock backend), as [rows, h].
-        let as_rows = |t: CubeTensor| {
-            let shape = Shape::from(vec![rows, h]);
-            CubeTensor::new_contiguous(t.client.clone(), t.device.clone(), shape, t.handle, t.dtype)
-        };
+        let as_rows = |t| Self::float_reshape(t, Shape::from(vec![rows, h]));
         (
             dx,
             col_sum::<Self>(as_rows(dy_xhat)),
