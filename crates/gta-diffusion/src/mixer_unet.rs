@@ -12,7 +12,7 @@ use burn::nn::{
 };
 use burn::tensor::activation::{gelu, mish, softmax};
 use burn::tensor::{Device, Tensor};
-use gta_nn::kernels::bias_gelu;
+use gta_nn::kernels::{TemporalMlp, bias_gelu, channel_norm, mixer_tail, softmax_last};
 use serde::{Deserialize, Serialize};
 
 use crate::conv_gemm::{conv_transpose2d_gemm, conv2d_gemm};
@@ -335,7 +335,75 @@ impl MixerBlock {
     }
 
     /// x: (B, C, H, W); `mish_e`: Mish(e), (B, E). Returns (B, C_o, H, W).
+    ///
+    /// Without autodiff (the sampler) the temporal branch, the branch sum, the embedding and
+    /// the residual run as one fused op ([`MixerBlock::forward_inference`]); with autodiff, or
+    /// where `GTA_FUSED_KERNELS` turns `mixer-tail` off, the differentiable composite
+    /// ([`MixerBlock::forward_composite`]).
     pub fn forward(&self, x: Tensor<4>, mish_e: &Tensor<2>) -> Tensor<4> {
+        match self.temporal_mlp() {
+            Some(mlp)
+                if !x.is_autodiff()
+                    && !mlp.w1.is_autodiff()
+                    && gta_nn::kernels::enabled("mixer-tail") =>
+            {
+                self.forward_inference(x, mish_e, &mlp)
+            }
+            _ => self.forward_composite(x, mish_e),
+        }
+    }
+
+    /// The temporal branch's weights for [`gta_nn::kernels::mixer_tail`] (`None` when a bias or
+    /// the LayerNorm shift is absent, which burn's modules allow but MixerUnet never builds).
+    fn temporal_mlp(&self) -> Option<TemporalMlp> {
+        Some(TemporalMlp {
+            ln_gamma: self.ln_time.gamma.val(),
+            ln_beta: self.ln_time.beta.as_ref()?.val(),
+            ln_eps: LN_EPS,
+            w1: self.time_fc1.weight.val(),
+            b1: self.time_fc1.bias.as_ref()?.val(),
+            w2: self.time_fc2.weight.val(),
+            b2: self.time_fc2.bias.as_ref()?.val(),
+        })
+        .filter(|_| self.feature_fc2.bias.is_some())
+    }
+
+    /// [`MixerBlock::forward`] for inference: the feature branch up to its last matmul, then
+    /// one fused op for everything else (1×1 convs and their adds stay separate when C ≠ C_o).
+    pub fn forward_inference(
+        &self,
+        x: Tensor<4>,
+        mish_e: &Tensor<2>,
+        mlp: &TemporalMlp,
+    ) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let f = layer_norm(&self.ln_feature, x.clone().swap_dims(1, 2)).reshape([b, h, c * w]);
+        let f = burn::tensor::module::linear(
+            linear_gelu(&self.feature_fc1, f),
+            self.feature_fc2.weight.val(),
+            None,
+        );
+        let b_f = self.feature_fc2.bias.as_ref().expect("checked").val();
+        let emb = self.emb_proj.forward(mish_e.clone());
+        match (&self.out_conv, &self.res_conv) {
+            (None, None) => mixer_tail(x, f, mlp, b_f, emb, true),
+            (out_conv, res_conv) => {
+                let mut y = mixer_tail(x.clone(), f, mlp, b_f, emb.clone(), false);
+                if let Some(conv) = out_conv {
+                    y = conv.forward(y);
+                }
+                let c_out = y.dims()[1];
+                y = y + emb.reshape([b, c_out, 1, 1]);
+                match res_conv {
+                    Some(conv) => y + conv.forward(x),
+                    None => y + x,
+                }
+            }
+        }
+    }
+
+    /// [`MixerBlock::forward`] composed of differentiable ops (training).
+    pub fn forward_composite(&self, x: Tensor<4>, mish_e: &Tensor<2>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
         // Feature branch on (B, H, C·W), flat index c·W + w: the LayerNorm reads the (B, H, C, W)
         // view of x in place and writes (B, H, C·W) rows.
@@ -404,12 +472,23 @@ impl AttnBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, _c, h, w] = x.dims();
         let n = h * w;
-        let qkv = self.to_qkv.forward(self.norm.forward(x.clone()));
+        let normed = match (&self.norm.gamma, &self.norm.beta) {
+            (Some(g), Some(b)) if gta_nn::kernels::enabled("instance-norm") => {
+                channel_norm(x.clone(), g.val(), b.val(), self.norm.epsilon as f32)
+            }
+            _ => self.norm.forward(x.clone()),
+        };
+        let qkv = self.to_qkv.forward(normed);
         let hidden = qkv.dims()[1] / 3;
         let dh = hidden / self.heads;
         let mut parts = qkv.reshape([b, 3 * self.heads, dh, n]).chunk(3, 1);
         let v = parts.pop().unwrap();
-        let k = softmax(parts.pop().unwrap(), 3);
+        let k = parts.pop().unwrap();
+        let k = if gta_nn::kernels::enabled("softmax") {
+            softmax_last(k)
+        } else {
+            softmax(k, 3)
+        };
         let q = parts.pop().unwrap();
         // context[d, e] = Σ_n k[d, n] v[e, n];  out[e, n] = Σ_d context[d, e] q[d, n].
         let context = k.matmul(v.swap_dims(2, 3));

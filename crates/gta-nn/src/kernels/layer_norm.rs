@@ -29,6 +29,16 @@ pub(crate) fn rows_n(shape: &Shape, n: usize) -> (usize, usize) {
     (shape.num_elements() / n, n)
 }
 
+/// Values per (b, c) row of an InstanceNorm input `[B, C, …]` (one or two trailing axes).
+pub(crate) fn channel_row(shape: &Shape) -> usize {
+    let d = shape.num_dims();
+    assert!(
+        (3..=4).contains(&d),
+        "channel_norm: x must be [B, C, L] or [B, C, H, W], got {shape:?}"
+    );
+    shape.num_elements() / (shape[0] * shape[1])
+}
+
 /// Shape of the per-row statistics: `[rows, 1]`.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) fn stats_shape(shape: &Shape, n: usize) -> Shape {
@@ -96,6 +106,34 @@ pub trait ShortLnOps: Backend {
         (Self::float_reshape(y, shape), mean, rstd)
     }
 
+    /// InstanceNorm of `x: [B, C, …]`: each (b, c) row of the trailing axes normalized
+    /// (biased variance), then scaled and shifted by that channel's γ, β (both `[C]`), as
+    /// burn's `InstanceNorm` (its `group_norm` with one group per channel). The trailing axes
+    /// must be one or two. On CUDA the LayerNorm forward kernel with per-channel affine (x read
+    /// in place); the composite elsewhere, which autodiff differentiates op by op.
+    #[fusion(dtype = x, shape = x)]
+    fn channel_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+    ) -> FloatTensor<Self> {
+        let shape = x.shape();
+        let (b, c) = (shape[0], shape[1]);
+        let n = channel_row(&shape);
+        let x = Self::float_reshape(x, Shape::from([b, c, n]));
+        let mean = Self::float_mean_dim(x.clone(), 2);
+        let xc = Self::float_sub(x, mean);
+        let var = Self::float_mean_dim(Self::float_mul(xc.clone(), xc.clone()), 2);
+        let y = Self::float_div(
+            xc,
+            Self::float_sqrt(Self::float_add_scalar(var, eps.into())),
+        );
+        let y = Self::float_mul(y, Self::float_reshape(gamma, Shape::from([1, c, 1])));
+        let y = Self::float_add(y, Self::float_reshape(beta, Shape::from([1, c, 1])));
+        Self::float_reshape(y, shape)
+    }
+
     /// (dx, dγ, dβ) from dy and the saved state: with x̂ = (x − mean)·rstd and g = dy·γ,
     /// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.
     #[fusion(meta = |_dy, x, g, _m, _r| (x.clone(), g.clone(), g.clone()))]
@@ -133,6 +171,24 @@ pub fn short_layer_norm<const D: usize>(
     eps: f32,
 ) -> Tensor<D> {
     let out = Dispatch::short_layer_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        eps,
+    );
+    Tensor::from_dispatch(out)
+}
+
+/// InstanceNorm of `x: [B, C, L]` or `[B, C, H, W]` with per-channel `gamma`, `beta` (`[C]`),
+/// as burn's `InstanceNorm::forward` with `affine`; one kernel on CUDA (forward), differentiable
+/// everywhere (composite under autodiff).
+pub fn channel_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f32,
+) -> Tensor<D> {
+    let out = Dispatch::channel_norm(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
@@ -199,5 +255,48 @@ mod tests {
                 Tolerance::absolute(1e-4),
             );
         }
+    }
+
+    /// `channel_norm` equals burn's affine `InstanceNorm` on [B, C, H, W] and [B, C, L] inputs,
+    /// forward and (through autodiff of the composite) the input gradient.
+    #[test]
+    fn channel_norm_matches_burn_instance_norm() {
+        use burn::nn::InstanceNormConfig;
+        let device = burn::tensor::Device::flex().autodiff();
+        device.seed(9);
+        let mut norm = InstanceNormConfig::new(6).with_affine(true).init(&device);
+        norm.gamma = Some(Param::from_tensor(Tensor::random(
+            [6],
+            Distribution::Uniform(0.5, 1.5),
+            &device,
+        )));
+        norm.beta = Some(Param::from_tensor(Tensor::random(
+            [6],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        )));
+        let (gamma, beta) = (
+            norm.gamma.as_ref().unwrap().val(),
+            norm.beta.as_ref().unwrap().val(),
+        );
+        let x0 = Tensor::<4>::random([3, 6, 4, 5], Distribution::Normal(0.3, 2.0), &device);
+        let w = Tensor::<4>::random([3, 6, 4, 5], Distribution::Normal(0.0, 1.0), &device);
+        let (xr, xf) = (x0.clone().require_grad(), x0.clone().require_grad());
+        let yr = norm.forward(xr.clone());
+        let yf = channel_norm(xf.clone(), gamma.clone(), beta.clone(), 1e-5);
+        let tol = Tolerance::<f32>::absolute(2e-5);
+        yf.clone()
+            .into_data()
+            .assert_approx_eq::<f32>(&yr.clone().into_data(), tol);
+        let gr = (yr * w.clone()).sum().backward();
+        let gf = (yf * w).sum().backward();
+        xf.grad(&gf)
+            .unwrap()
+            .into_data()
+            .assert_approx_eq::<f32>(&xr.grad(&gr).unwrap().into_data(), tol);
+        let x3 = x0.reshape([3, 6, 20]);
+        channel_norm(x3.clone(), gamma, beta, 1e-5)
+            .into_data()
+            .assert_approx_eq::<f32>(&norm.forward(x3).into_data(), tol);
     }
 }

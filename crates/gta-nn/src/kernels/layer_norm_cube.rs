@@ -2,9 +2,9 @@
 //! 32-lane plane per row for longer rows; row length fixed at compile time, statistics
 //! accumulated in f32 whatever the tensor dtype.
 use super::col_sum;
-use super::layer_norm::{SHORT_ROW_MAX as MAX_H, ShortLnOps, rows_n, stats_shape};
-use burn::backend::ops::FloatTensorOps;
+use super::layer_norm::{SHORT_ROW_MAX as MAX_H, ShortLnOps, channel_row, rows_n, stats_shape};
 use burn::backend::cubecl::dtype_to_storage_type;
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{DType, Shape};
 use burn_cubecl::CubeBackend;
@@ -16,7 +16,7 @@ use cubecl::{calculate_cube_count_elemwise, prelude::*};
 /// Offset in `x` of the first element of row `row`: the row index split over x's `lead` leading
 /// axes, each through x's own stride (x may be a permuted view).
 #[cube]
-fn row_base<F: Float>(x: &Tensor<F>, row: usize, lead: u32) -> usize {
+pub(crate) fn row_base<F: Float>(x: &Tensor<F>, row: usize, lead: u32) -> usize {
     let mut r = row;
     let mut off = 0usize;
     for i in 0..lead {
@@ -36,6 +36,19 @@ fn elem<F: Float>(x: &Tensor<F>, base: usize, e: usize, w: u32, s1: u32, s2: u32
     x[base + (e / w) * s2 + (e % w) * s1]
 }
 
+/// Where element `e` of row `row` finds its affine parameters, as `ci + e·si`: `(0, 1)` for a
+/// LayerNorm (γ over the row), `(row mod C, 0)` for an InstanceNorm (one γ per channel, rows
+/// ordered (b, c)).
+#[cube]
+fn affine_index<F: Float>(
+    gamma: &Tensor<F>,
+    row: usize,
+    #[comptime] channel: bool,
+) -> (usize, usize) {
+    let on = comptime!(channel as usize);
+    ((row % gamma.len()) * on, comptime!(1 - channel as usize))
+}
+
 #[cube(launch_unchecked)]
 fn ln_fwd_kernel<F: Float>(
     x: &Tensor<F>,
@@ -50,6 +63,7 @@ fn ln_fwd_kernel<F: Float>(
     s1: u32,
     s2: u32,
     #[comptime] h: usize,
+    #[comptime] channel: bool,
     #[define(F)] _dtype: ElemType,
 ) {
     let row = ABSOLUTE_POS;
@@ -58,6 +72,7 @@ fn ln_fwd_kernel<F: Float>(
     }
     let base = row * h;
     let xb = row_base(x, row, lead);
+    let (ci, si) = affine_index(gamma, row, channel);
     let inv_h = f32::new(comptime!(1.0 / h as f32));
     let mut sum = f32::new(0.0);
     #[unroll]
@@ -75,7 +90,7 @@ fn ln_fwd_kernel<F: Float>(
     #[unroll]
     for i in 0..h {
         let xhat = (f32::cast_from(elem(x, xb, i, w, s1, s2)) - mu) * r;
-        y[base + i] = F::cast_from(xhat) * gamma[i] + beta[i];
+        y[base + i] = F::cast_from(xhat) * gamma[ci + i * si] + beta[ci + i * si];
     }
     mean[row] = F::cast_from(mu);
     rstd[row] = F::cast_from(r);
@@ -147,6 +162,7 @@ fn ln_row_fwd_kernel<F: Float>(
     s1: u32,
     s2: u32,
     #[comptime] n: usize,
+    #[comptime] channel: bool,
     #[define(F)] _dtype: ElemType,
 ) {
     let row = CUBE_POS_X as usize * CUBE_DIM_Y as usize + UNIT_POS_Y as usize;
@@ -156,6 +172,7 @@ fn ln_row_fwd_kernel<F: Float>(
     let lane = UNIT_POS_X as usize;
     let base = row * n;
     let xb = row_base(x, row, lead);
+    let (ci, si) = affine_index(gamma, row, channel);
     let inv_n = f32::new(comptime!(1.0 / n as f32));
     let mut sum = f32::new(0.0);
     let mut i = lane;
@@ -175,7 +192,7 @@ fn ln_row_fwd_kernel<F: Float>(
     let mut k = lane;
     while k < n {
         let xhat = (f32::cast_from(elem(x, xb, k, w, s1, s2)) - mu) * r;
-        y[base + k] = F::cast_from(xhat) * gamma[k] + beta[k];
+        y[base + k] = F::cast_from(xhat) * gamma[ci + k * si] + beta[ci + k * si];
         k += 32;
     }
     if lane == 0 {
@@ -283,6 +300,56 @@ fn geometry(client: &cubecl::client::Client, rows: usize, h: usize) -> (CubeCoun
     }
 }
 
+/// The LayerNorm forward over rows of `n` values (`channel`: one γ, β per channel instead of
+/// per element, for [`ShortLnOps::channel_norm`]).
+fn forward(
+    x: CubeTensor,
+    gamma: CubeTensor,
+    beta: CubeTensor,
+    eps: f32,
+    n: usize,
+    channel: bool,
+) -> (CubeTensor, CubeTensor, CubeTensor) {
+    // x is read in place through its strides (no copy of a permuted view).
+    let (gamma, beta) = (into_contiguous(gamma), into_contiguous(beta));
+    let v = x_view(&x, n);
+    let (rows, h) = (v.rows, v.n);
+    let (shape, dtype, client) = (x.meta.shape().clone(), x.dtype, x.client.clone());
+    let y = empty_like(&x, shape.clone(), dtype);
+    let mean = empty_like(&x, stats_shape(&shape, h), dtype);
+    let rstd = empty_like(&x, stats_shape(&shape, h), dtype);
+    let (cube_count, cube_dim) = geometry(&client, rows, h);
+    let (x, gamma, beta) = (
+        x.into_tensor_arg(),
+        gamma.into_tensor_arg(),
+        beta.into_tensor_arg(),
+    );
+    let (y_a, m_a, r_a) = (
+        y.clone().into_tensor_arg(),
+        mean.clone().into_tensor_arg(),
+        rstd.clone().into_tensor_arg(),
+    );
+    let storage = dtype_to_storage_type(dtype);
+    let (lead, w, s1, s2) = (v.lead, v.w, v.s1, v.s2);
+    // SAFETY: every output index is < rows * h (row guard, lane/element loops bounded by h;
+    // outputs contiguous); x is read at offsets built from its own shape and strides; γ and β
+    // are read at e < h (per element) or at row mod their length (per channel).
+    unsafe {
+        if h <= MAX_H {
+            ln_fwd_kernel::launch_unchecked(
+                &client, cube_count, cube_dim, x, gamma, beta, y_a, m_a, r_a, eps, lead, w, s1, s2,
+                h, channel, storage,
+            )
+        } else {
+            ln_row_fwd_kernel::launch_unchecked(
+                &client, cube_count, cube_dim, x, gamma, beta, y_a, m_a, r_a, eps, lead, w, s1, s2,
+                h, channel, storage,
+            )
+        }
+    };
+    (y, mean, rstd)
+}
+
 impl ShortLnOps for CubeBackend {
     fn short_ln_forward(
         x: FloatTensor<Self>,
@@ -290,43 +357,18 @@ impl ShortLnOps for CubeBackend {
         beta: FloatTensor<Self>,
         eps: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        // x is read in place through its strides (no copy of a permuted view).
-        let (gamma, beta) = (into_contiguous(gamma), into_contiguous(beta));
-        let v = x_view(&x, gamma.meta.shape().num_elements());
-        let (rows, h) = (v.rows, v.n);
-        let (shape, dtype, client) = (x.meta.shape().clone(), x.dtype, x.client.clone());
-        let y = empty_like(&x, shape.clone(), dtype);
-        let mean = empty_like(&x, stats_shape(&shape, h), dtype);
-        let rstd = empty_like(&x, stats_shape(&shape, h), dtype);
-        let (cube_count, cube_dim) = geometry(&client, rows, h);
-        let (x, gamma, beta) = (
-            x.into_tensor_arg(),
-            gamma.into_tensor_arg(),
-            beta.into_tensor_arg(),
-        );
-        let (y_a, m_a, r_a) = (
-            y.clone().into_tensor_arg(),
-            mean.clone().into_tensor_arg(),
-            rstd.clone().into_tensor_arg(),
-        );
-        let storage = dtype_to_storage_type(dtype);
-        let (lead, w, s1, s2) = (v.lead, v.w, v.s1, v.s2);
-        // SAFETY: every output index is < rows * h (row guard, lane/element loops bounded by h;
-        // outputs contiguous); x is read at offsets built from its own shape and strides.
-        unsafe {
-            if h <= MAX_H {
-                ln_fwd_kernel::launch_unchecked(
-                    &client, cube_count, cube_dim, x, gamma, beta, y_a, m_a, r_a, eps, lead, w, s1,
-                    s2, h, storage,
-                )
-            } else {
-                ln_row_fwd_kernel::launch_unchecked(
-                    &client, cube_count, cube_dim, x, gamma, beta, y_a, m_a, r_a, eps, lead, w, s1,
-                    s2, h, storage,
-                )
-            }
-        };
-        (y, mean, rstd)
+        let n = gamma.meta.shape().num_elements();
+        forward(x, gamma, beta, eps, n, false)
+    }
+
+    fn channel_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f32,
+    ) -> FloatTensor<Self> {
+        let n = channel_row(&x.meta.shape().clone());
+        forward(x, gamma, beta, eps, n, true).0
     }
 
     fn short_ln_backward(

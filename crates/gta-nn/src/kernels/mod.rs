@@ -22,7 +22,14 @@ mod layer_norm;
 mod layer_norm_autodiff;
 #[cfg(feature = "cuda")]
 mod layer_norm_cube;
+mod mixer_tail;
+#[cfg(feature = "cuda")]
+mod mixer_tail_cube;
 pub mod selftest;
+mod softmax;
+mod softmax_autodiff;
+#[cfg(feature = "cuda")]
+mod softmax_cube;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, TensorMetadata};
@@ -31,9 +38,12 @@ use burn::tensor::Shape;
 pub use bias_gelu::{BiasGeluOps, bias_gelu};
 pub use fused_update::{AdamScalars, FusedUpdateOps, adam_update, axpby, lerp};
 pub use im2col::{Im2col, Im2colOps, im2col};
-pub use layer_norm::{SHORT_ROW_MAX, ShortLnOps, short_layer_norm};
+pub use layer_norm::{SHORT_ROW_MAX, ShortLnOps, channel_norm, short_layer_norm};
+pub use mixer_tail::{MixerTailOps, TemporalMlp, mixer_tail};
+pub use softmax::{SoftmaxOps, softmax_last};
 
-/// Whether the fused kernel `name` (`short-ln`, `long-ln`, `gelu`, `im2col`) is on. `GTA_FUSED_KERNELS`
+/// Whether the fused kernel `name` (`short-ln`, `long-ln`, `gelu`, `im2col`,
+/// `mixer-tail`, `softmax`, `instance-norm`) is on. `GTA_FUSED_KERNELS`
 /// unset or `1`: all; `0`: none (burn's composite ops everywhere, for comparisons); otherwise a
 /// comma-separated list of the names that are on. Read once per process.
 pub fn enabled(name: &str) -> bool {

@@ -3,12 +3,15 @@
 //! harness); on CUDA this is the check that the hand-written kernels are right on that card.
 
 use burn::module::Param;
-use burn::nn::{LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{InstanceNormConfig, LayerNormConfig, Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::gelu;
+use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Distribution, Tensor};
 
-use super::{Im2col, axpby, bias_gelu, im2col, lerp, short_layer_norm};
+use super::{
+    Im2col, TemporalMlp, axpby, bias_gelu, channel_norm, im2col, lerp, mixer_tail,
+    short_layer_norm, softmax_last,
+};
 use crate::optim::FusedAdam;
 use burn::tensor::module::unfold4d;
 use burn::tensor::ops::{PadMode, UnfoldOptions};
@@ -327,6 +330,101 @@ fn matmul_checks(out: &mut Vec<Check>, device: &Device) {
     check_product(out, "chunked heads k·vᵀ", k, v.swap_dims(2, 3));
 }
 
+/// The fused MixerBlock tail against burn's LayerNorm, Linear and GELU modules on the same
+/// device, for an input stored (B, H, C, W) and read as (B, C, H, W), with and without the
+/// residual. Columns of 32, 16, 8 and 4 (vector width 4), 6 (width 2) and 5 (width 1).
+fn mixer_tail_checks(out: &mut Vec<Check>, device: &Device, dims: [usize; 4]) {
+    let [b, c, h, w] = dims;
+    let mut ln = LayerNormConfig::new(h).init(device);
+    ln.gamma = Param::from_tensor(Tensor::random([h], Distribution::Uniform(0.5, 1.5), device));
+    let beta = Tensor::random([h], Distribution::Normal(0.0, 1.0), device);
+    ln.beta = Some(Param::from_tensor(beta));
+    let fc1: Linear = LinearConfig::new(h, 4 * h).init(device);
+    let fc2: Linear = LinearConfig::new(4 * h, h).init(device);
+    let x =
+        Tensor::<4>::random([b, h, c, w], Distribution::Normal(0.2, 1.5), device).swap_dims(1, 2);
+    let f = Tensor::<3>::random([b, h, c * w], Distribution::Normal(0.0, 1.0), device);
+    let b_f = Tensor::<1>::random([c * w], Distribution::Normal(0.0, 1.0), device);
+    let emb = Tensor::<2>::random([b, c], Distribution::Normal(0.0, 1.0), device);
+    let bias = |l: &Linear| l.bias.as_ref().expect("Linear has a bias").val();
+    let mlp = TemporalMlp {
+        ln_gamma: ln.gamma.val(),
+        ln_beta: ln.beta.as_ref().expect("set above").val(),
+        ln_eps: 1e-5,
+        w1: fc1.weight.val(),
+        b1: bias(&fc1),
+        w2: fc2.weight.val(),
+        b2: bias(&fc2),
+    };
+    let rows = ln.forward(x.clone().swap_dims(2, 3).reshape([b * c * w, h]));
+    let t = fc2
+        .forward(gelu(fc1.forward(rows)))
+        .reshape([b, c, w, h])
+        .swap_dims(2, 3);
+    let fb = (f.clone() + b_f.clone().reshape([1, 1, c * w]))
+        .reshape([b, h, c, w])
+        .swap_dims(1, 2);
+    let plain = t + fb;
+    let with_res = plain.clone() + emb.clone().reshape([b, c, 1, 1]) + x.clone();
+    for (residual, want) in [(false, plain), (true, with_res)] {
+        let got = mixer_tail(
+            x.clone(),
+            f.clone(),
+            &mlp,
+            b_f.clone(),
+            emb.clone(),
+            residual,
+        );
+        let tag = format!("mixer_tail {dims:?} residual {residual}");
+        check(out, tag, got, want, 2e-4);
+    }
+}
+
+/// Softmax over the last axis of a strided view (the keys cut from a qkv tensor) against burn's
+/// `softmax`, forward and input gradient, at row lengths H·W of MixerUnet's attention levels.
+fn softmax_checks(out: &mut Vec<Check>, device: &Device, dims: [usize; 4]) {
+    let ad = device.clone().autodiff();
+    let x0 = Tensor::<4>::random(dims, Distribution::Normal(0.0, 3.0), &ad);
+    let mut wdims = dims;
+    wdims[1] /= 3;
+    let w = Tensor::<4>::random(wdims, Distribution::Normal(0.0, 1.0), &ad);
+    let run = |fused: bool| {
+        let x = x0.clone().require_grad();
+        let k = x.clone().chunk(3, 1).swap_remove(1);
+        let y = if fused {
+            softmax_last(k)
+        } else {
+            softmax(k, 3)
+        };
+        let grads = (y.clone() * w.clone()).sum().backward();
+        (y.inner(), x.grad(&grads).expect("x grad"))
+    };
+    let ((yf, gf), (yr, gr)) = (run(true), run(false));
+    let tag = format!("softmax of keys cut from {dims:?}");
+    check(out, format!("{tag}: y"), yf, yr, 1e-6);
+    check(out, format!("{tag}: dx"), gf, gr, 1e-5);
+}
+
+/// InstanceNorm (LayerNorm kernels with per-channel affine) against burn's `InstanceNorm`
+/// module, forward, at the attention inputs of MixerUnet's levels (rows of H·W = 768 and 96).
+fn channel_norm_checks(out: &mut Vec<Check>, device: &Device, dims: [usize; 4]) {
+    let c = dims[1];
+    let mut norm = InstanceNormConfig::new(c).with_affine(true).init(device);
+    let gamma = Tensor::random([c], Distribution::Uniform(0.5, 1.5), device);
+    let beta = Tensor::random([c], Distribution::Normal(0.0, 1.0), device);
+    norm.gamma = Some(Param::from_tensor(gamma.clone()));
+    norm.beta = Some(Param::from_tensor(beta.clone()));
+    let x = Tensor::<4>::random(dims, Distribution::Normal(0.3, 2.0), device);
+    let got = channel_norm(x.clone(), gamma, beta, 1e-5);
+    check(
+        out,
+        format!("instance_norm {dims:?}"),
+        got,
+        norm.forward(x),
+        1e-4,
+    );
+}
+
 /// Every fused kernel against its composite on `device` (seeded), at the MixerUnet's shapes
 /// (temporal rows H = 32, feature rows C·W = 384 and 3072, a row length that is not a multiple
 /// of 32) and odd sizes.
@@ -354,6 +452,27 @@ pub fn run(device: &Device) -> Vec<Check> {
     im2col_checks(c, device, [3, 16, 32, 24], [3, 3], [2, 1], [(1, 1), (1, 1)]);
     im2col_checks(c, device, [2, 8, 8, 5], [3, 3], [1, 1], [(1, 1), (1, 1)]);
     im2col_checks(c, device, [2, 8, 4, 5], [2, 3], [1, 1], [(1, 0), (1, 1)]);
+    // The kernel multiplies in f32; the reference's products run in true f32 too (under the
+    // default TF32 precision they differ from it by ~8e-4).
+    let precision = crate::precision::matmul_precision();
+    crate::precision::set_matmul_precision(crate::MatmulPrecision::Highest);
+    for dims in [
+        [64, 16, 32, 24],
+        [8, 32, 16, 24],
+        [8, 64, 8, 24],
+        [16, 128, 4, 24],
+        [3, 5, 6, 7],
+        [3, 4, 5, 3],
+    ] {
+        mixer_tail_checks(&mut out, device, dims);
+    }
+    crate::precision::set_matmul_precision(precision);
+    for dims in [[16, 12, 32, 768], [16, 12, 32, 96], [3, 6, 5, 37]] {
+        softmax_checks(&mut out, device, dims);
+    }
+    for dims in [[64, 16, 32, 24], [64, 128, 4, 24], [3, 5, 3, 7]] {
+        channel_norm_checks(&mut out, device, dims);
+    }
     adam_checks(&mut out, device);
     blend_checks(&mut out, device);
     #[cfg(feature = "cuda")]
@@ -382,7 +501,10 @@ mod tests {
     #[test]
     fn every_check_passes_on_the_cpu() {
         let checks = super::run(&burn::tensor::Device::flex());
-        assert_eq!(checks.len(), 5 * 4 + 4 * 4 + 2 * 3 + 3 * 2 + 2 + 2 + 7);
+        assert_eq!(
+            checks.len(),
+            5 * 4 + 4 * 4 + 2 * 3 + 3 * 2 + 6 * 2 + 3 * 2 + 3 + 2 + 2 + 7
+        );
         for c in &checks {
             assert!(c.ok(), "{c:?}");
         }

@@ -32,6 +32,19 @@ pub fn untile(tensor: CubeTensor) -> CubeTensor {
     CubeTensor::new(client, output.handle, *output.metadata, device, dtype)
 }
 
+/// gta patch: `GTA_TRACE_COPIES=1` prints the shape and strides of every tensor made contiguous
+/// by a copy (to find where the copies of a model's forward come from).
+fn trace_copy(what: &str, tensor: &CubeTensor) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var("GTA_TRACE_COPIES").is_ok_and(|v| v == "1")) {
+        eprintln!(
+            "gta-copy {what} shape {:?} strides {:?}",
+            tensor.meta.shape(),
+            tensor.meta.strides()
+        );
+    }
+}
+
 /// Make a jit tensor contiguous.
 pub fn into_contiguous(tensor: CubeTensor) -> CubeTensor {
     // A tiled buffer's strides order its tiles, not a matrix's rows: contiguous says nothing.
@@ -43,6 +56,7 @@ pub fn into_contiguous(tensor: CubeTensor) -> CubeTensor {
     if tensor.qparams.is_some() {
         return into_contiguous_quantized(tensor, MemoryLayoutStrategy::Contiguous);
     }
+    trace_copy("contiguous", &tensor);
 
     let (client, device, dtype) = (tensor.client.clone(), tensor.device.clone(), tensor.dtype);
 
@@ -79,6 +93,7 @@ pub fn into_contiguous_aligned(tensor: CubeTensor) -> CubeTensor {
     if tensor.qparams.is_some() {
         return into_contiguous_quantized(tensor, MemoryLayoutStrategy::Optimized);
     }
+    trace_copy("pitched", &tensor);
 
     let (client, device, dtype) = (tensor.client.clone(), tensor.device.clone(), tensor.dtype);
 

@@ -318,6 +318,15 @@ pub fn reshape(tensor: CubeTensor, shape: Shape) -> CubeTensor {
         ReshapeAction::NoChange => return tensor,
         ReshapeAction::Recompute => (),
     }
+    // gta patch: GTA_TRACE_COPIES=1 names the reshapes that copy.
+    if std::env::var("GTA_TRACE_COPIES").is_ok_and(|v| v == "1") {
+        eprintln!(
+            "gta-copy reshape {:?} strides {:?} -> {:?}",
+            tensor.meta.shape(),
+            tensor.meta.strides(),
+            shape
+        );
+    }
 
     let out = empty_device_dtype(
         tensor.client.clone(),

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Session 6 on one GPU machine (run through the `device` tool from the repo root, carrying
+# dist/gta.xz (--features cuda), dist/libmujoco.so.3.17.0 and dist/gpu-cache-h100.tar.xz).
+# Usage: bash benchmarks/gpu-session6.sh PART...   (parts below; output in $OUT/log.txt)
+# The kernels new in session 6 are `mixer-tail`, `softmax` and `instance-norm`; OLD names the
+# session-5 set, so `GTA_FUSED_KERNELS=$OLD` is the previous build's behaviour in this binary.
+source "$(dirname "$0")/gpu-common.sh"
+D="$G bench diffusion-train --device cuda --json"
+A="$G bench augment --device cuda --batch 1000 --batches 1 --json"
+OLD=short-ln,long-ln,gelu,im2col
+for part in "$@"; do
+  stamp "== $part"
+  case $part in
+    selftest) timeout 200 $G gpu selftest --device cuda ;;
+    aug-ab) # session-6 kernels on (default) against the session-5 set, interleaved
+      for i in $(seq ${PAIRS:-2}); do
+        timeout 200 $A | tail -1
+        GTA_FUSED_KERNELS=$OLD timeout 200 $A | tail -1
+      done ;;
+    aug-each) # each new kernel alone on top of the session-5 set
+      for k in mixer-tail softmax instance-norm; do
+        GTA_FUSED_KERNELS=$OLD,$k timeout 200 $A | tail -1 | sed "s/^/+$k /"
+      done ;;
+    aug-bf16) timeout 200 $A --float-dtype bf16 | tail -1 ;;
+    diff-ab) for i in $(seq ${PAIRS:-2}); do
+        timeout 200 $D --warmup 2 --steps 20 | tail -1
+        GTA_FUSED_KERNELS=$OLD timeout 200 $D --warmup 2 --steps 20 | tail -1
+      done ;;
+    aug-profile) CUBECL_DEBUG_OPTION=profile CUBECL_DEBUG_LOG=/tmp/aprof.log timeout 300 $A | tail -1
+      python3 benchmarks/profile-summary.py /tmp/aprof.log | tee "$OUT/augment-profile.txt" | head -30 ;;
+    profile) CUBECL_DEBUG_OPTION=profile CUBECL_DEBUG_LOG=/tmp/prof.log timeout 200 $D --warmup 1 --steps 3 | tail -1
+      python3 benchmarks/profile-summary.py /tmp/prof.log | tee "$OUT/diffusion-profile.txt" | head -40 ;;
+    copies) # which tensors the augmentation forward copies (GTA_TRACE_COPIES, patches/README.md)
+      GTA_TRACE_COPIES=1 timeout 200 $G bench augment --device cuda --batch 1000 --batches 1 --mu 0.02 --json 2>/tmp/copies.txt | tail -1
+      grep gta-copy /tmp/copies.txt | sort | uniq -c | sort -rn | head -40 | tee "$OUT/copies.txt" ;;
+    export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
+    *) echo "unknown part $part" ;;
+  esac
+done
+stamp done
