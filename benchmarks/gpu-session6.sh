@@ -22,6 +22,15 @@ for part in "$@"; do
         GTA_FUSED_KERNELS=$OLD,$k timeout 200 $A | tail -1 | sed "s/^/+$k /"
       done ;;
     aug-bf16) timeout 200 $A --float-dtype bf16 | tail -1 ;;
+    pitch-ab) # contiguous allocations (default) against upstream's pitched rows (GTA_PITCHED=1)
+      for i in $(seq ${PAIRS:-2}); do
+        timeout 200 $A | tail -1; GTA_PITCHED=1 timeout 200 $A | tail -1
+        timeout 200 $D --warmup 2 --steps 20 | tail -1; GTA_PITCHED=1 timeout 200 $D --warmup 2 --steps 20 | tail -1
+      done ;;
+    aug-mixed) # mixed precision: bf16 network, f32 sampler state
+      for i in $(seq ${PAIRS:-2}); do
+        timeout 200 $A --network-dtype bf16 | tail -1; timeout 200 $A | tail -1
+      done ;;
     diff-ab) for i in $(seq ${PAIRS:-2}); do
         timeout 200 $D --warmup 2 --steps 20 | tail -1
         GTA_FUSED_KERNELS=$OLD timeout 200 $D --warmup 2 --steps 20 | tail -1

@@ -40,6 +40,10 @@ impl EdmGenerator {
         ) {
             sampler.guidance_scale = 0.0;
         }
+        let net = match sampler.network_dtype {
+            gta_diffusion::sampler::NetworkDtype::F32 => net,
+            other => net.cast(other.float_dtype()),
+        };
         Self {
             net,
             device,

@@ -1,7 +1,7 @@
 //! The network F behind the EDM preconditioning: GTA's MixerUnet or SynthER's residual MLP.
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{DType, Device, FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::mixer_unet::{MixerUnet, MixerUnetConfig};
@@ -101,8 +101,66 @@ impl Denoiser {
         }
     }
 
+    /// The network with its weights stored as `dtype`, for mixed-precision sampling
+    /// ([`crate::sampler::NetworkDtype`]). MixerUnet casts every weight except those of the
+    /// noise and condition embeddings (`time_rff`, `time_fc*`, `cond_fc*`), which stay f32: the
+    /// random-Fourier phases 2π·w·c_noise reach ~10², where bf16's 8-bit mantissa would lose
+    /// the phase. The residual MLP (SynthER) is returned unchanged.
+    pub fn cast(self, dtype: FloatDType) -> Self {
+        match self {
+            Self::MixerUnet(net) => Self::MixerUnet(net.map(&mut CastWeights {
+                dtype,
+                path: Vec::new(),
+            })),
+            other => other,
+        }
+    }
+
+    /// The storage dtype of the network's block weights (what [`crate::edm::denoise`] casts
+    /// the network input to).
+    pub fn float_dtype(&self) -> DType {
+        match self {
+            Self::MixerUnet(net) => net.final_out.weight.val().dtype(),
+            Self::ResMlp(net) => net.proj.weight.val().dtype(),
+        }
+    }
+
     /// Whether the network uses the condition (classifier-free guidance is meaningful).
     pub fn is_conditional(&self) -> bool {
         matches!(self, Self::MixerUnet(_))
+    }
+}
+
+/// Casts float weights to `dtype`, except under the embedding modules (see [`Denoiser::cast`]).
+struct CastWeights {
+    dtype: FloatDType,
+    /// Names of the modules entered so far.
+    path: Vec<String>,
+}
+
+/// MixerUnet's top-level fields that compute the block embedding e = [c_emb, t_emb] (kept f32).
+const EMBEDDING_MODULES: [&str; 5] = ["time_rff", "time_fc1", "time_fc2", "cond_fc1", "cond_fc2"];
+
+impl ModuleMapper for CastWeights {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        // Top-level fields only: the MixerBlocks have `time_fc*` fields of their own.
+        if self
+            .path
+            .first()
+            .is_some_and(|m| EMBEDDING_MODULES.contains(&m.as_str()))
+        {
+            param
+        } else {
+            let dtype = self.dtype;
+            param.map(|t| t.cast(dtype))
+        }
     }
 }

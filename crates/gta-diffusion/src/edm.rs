@@ -1,6 +1,6 @@
 //! EDM preconditioning, training-noise distribution and the masked loss (method.md §4).
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
@@ -98,7 +98,21 @@ pub fn denoise(
     cond_keep: Option<Tensor<2>>,
 ) -> Tensor<3> {
     let p = precond_tensors(sigma, sigma_data);
-    let f = net.forward(x.clone() * p.c_in, p.c_noise, cond, cond_keep);
+    // Mixed precision (a network cast by `Denoiser::cast`): only F runs in the network's dtype;
+    // x, σ, the coefficients and the result stay in x's.
+    let (state, weights) = (x.dtype(), net.float_dtype());
+    let input = x.clone() * p.c_in;
+    let input = if weights == state {
+        input
+    } else {
+        input.cast(FloatDType::from(weights))
+    };
+    let f = net.forward(input, p.c_noise, cond, cond_keep);
+    let f = if weights == state {
+        f
+    } else {
+        f.cast(FloatDType::from(state))
+    };
     x * p.c_skip + f * p.c_out
 }
 

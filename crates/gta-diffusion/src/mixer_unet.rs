@@ -615,7 +615,14 @@ impl MixerUnet {
         conv: ConvPath,
     ) -> Tensor<3> {
         let [b, t, d] = x.dims();
+        // The embedding is computed in its weights' dtype (f32 even in a bf16-cast network,
+        // `Denoiser::cast`) and used in the blocks' dtype.
         let mish_e = mish(self.embedding(c_noise, cond, cond_keep));
+        let mish_e = if mish_e.dtype() == x.dtype() {
+            mish_e
+        } else {
+            mish_e.cast(burn::tensor::FloatDType::from(x.dtype()))
+        };
         let mut h = x.reshape([b, 1, t, d]);
         let mut skips = Vec::with_capacity(self.downs.len());
         for (i, level) in self.downs.iter().enumerate() {

@@ -866,8 +866,24 @@ impl Client {
     /// Reserves `shape` in the storage, and returns a tensor handle for it.
     /// See [`Client::create_tensor`]
     pub fn empty_tensor(&self, shape: Shape, elem_size: usize) -> MemoryLayout {
-        let descriptor =
-            MemoryLayoutDescriptor::new(MemoryLayoutStrategy::Optimized, shape, elem_size);
+        // gta patch: contiguous rows unless `GTA_PITCHED=1`. Upstream's `Optimized` layout pads
+        // each row to the device's alignment (a last axis of 24 f32 becomes 32, of 96 becomes
+        // 128): every pass over such a tensor moves a third more bytes, and every later reshape
+        // that merges the last axis must copy it (MixerUnet: 33 copies of up to 0.4 GB per
+        // sampler call, benchmarks/RESULTS.md session 6).
+        #[cfg(feature = "std")]
+        let pitched = {
+            static PITCHED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            *PITCHED.get_or_init(|| std::env::var("GTA_PITCHED").is_ok_and(|v| v == "1"))
+        };
+        #[cfg(not(feature = "std"))]
+        let pitched = false;
+        let strategy = if pitched {
+            MemoryLayoutStrategy::Optimized
+        } else {
+            MemoryLayoutStrategy::Contiguous
+        };
+        let descriptor = MemoryLayoutDescriptor::new(strategy, shape, elem_size);
         self.do_empty(vec![descriptor]).remove(0)
     }
 
