@@ -42,6 +42,30 @@ for part in "$@"; do
     copies) # which tensors the augmentation forward copies (GTA_TRACE_COPIES, patches/README.md)
       GTA_TRACE_COPIES=1 timeout 200 $G bench augment --device cuda --batch 1000 --batches 1 --mu 0.02 --json 2>/tmp/copies.txt | tail -1
       grep gta-copy /tmp/copies.txt | sort | uniq -c | sort -rn | head -40 | tee "$OUT/copies.txt" ;;
+    prev-ab) # this binary against PREV (default dist/gta-s6c3: the call-3 build), interleaved
+      P=${PREV:-gta-s6c3}; unpack $P
+      for i in $(seq ${PAIRS:-2}); do
+        timeout 200 $A | tail -1; timeout 200 dist/$P ${A#$G } | tail -1
+        timeout 200 $A --network-dtype bf16 | tail -1; timeout 200 dist/$P ${A#$G } --network-dtype bf16 | tail -1
+        timeout 200 $D --warmup 2 --steps 20 | tail -1; timeout 200 dist/$P ${D#$G } --warmup 2 --steps 20 | tail -1
+      done ;;
+    e2e) # the pipeline with the session-6 kernels: data, a short diffusion run, then guided and
+      # unguided augmentation with the f32 and the mixed-precision (bf16) network, data quality of each
+      $G data make halfcheetah-medium --out /tmp/hc.hdf5 --transitions 200000 | tail -2
+      timeout 400 $G diffusion train --dataset /tmp/hc.hdf5 --out /tmp/run --config configs/halfcheetah-medium-v2.toml \
+        --steps ${E2E_STEPS:-1500} --device cuda 2>&1 | tail -3
+      tail -2 /tmp/run/metrics.csv; cp /tmp/run/metrics.csv "$OUT/e2e-diffusion-metrics.csv"
+      for cond in amplified unconditioned; do for nd in f32 bf16; do
+        timeout 200 $G augment --model /tmp/run --out /tmp/aug-$cond-$nd.hdf5 --transitions 64000 --condition $cond \
+          --network-dtype $nd --device cuda --json 2>&1 | tail -1 | sed "s/^/$cond $nd /"
+        timeout 200 $G quality --original /tmp/hc.hdf5 --augmented /tmp/aug-$cond-$nd.hdf5 --env halfcheetah \
+          --device cuda --json 2>&1 | tail -1 | sed "s/^/$cond $nd /"
+      done; done ;;
+    cli-rate) # the real command (sampling, splitting, HDF5 writing) at a larger size, both dtypes
+      for nd in bf16 f32; do
+        /usr/bin/time -f "wall %e s" timeout 300 $G augment --model /tmp/run --out /tmp/big-$nd.hdf5 \
+          --transitions ${BIG:-500000} --network-dtype $nd --device cuda --json 2>&1 | tail -2 | sed "s/^/$nd /"
+      done ;;
     export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
     *) echo "unknown part $part" ;;
   esac

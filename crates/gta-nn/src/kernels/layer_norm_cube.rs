@@ -284,8 +284,8 @@ fn x_view(x: &CubeTensor, n: usize) -> XView {
 
 /// Launch geometry: one thread per row for rows of at most `MAX_H` values, else one plane
 /// (32 lanes) per row, `ROWS_PER_CUBE` rows per cube.
-fn geometry(client: &cubecl::client::Client, rows: usize, h: usize) -> (CubeCount, CubeDim) {
-    if h <= MAX_H {
+fn geometry(client: &cubecl::client::Client, rows: usize, short: bool) -> (CubeCount, CubeDim) {
+    if short {
         let cube_dim = CubeDim::new(client, rows);
         (
             calculate_cube_count_elemwise(client, rows, cube_dim),
@@ -318,7 +318,11 @@ fn forward(
     let y = empty_like(&x, shape.clone(), dtype);
     let mean = empty_like(&x, stats_shape(&shape, h), dtype);
     let rstd = empty_like(&x, stats_shape(&shape, h), dtype);
-    let (cube_count, cube_dim) = geometry(&client, rows, h);
+    // Per-thread rows suit the temporal rows, whose threads read neighbouring columns of a
+    // (B, C, H, W) view (coalesced); an InstanceNorm row is contiguous, so one thread per row
+    // would read 32 far-apart addresses per warp: one plane per row instead.
+    let short = h <= MAX_H && !channel;
+    let (cube_count, cube_dim) = geometry(&client, rows, short);
     let (x, gamma, beta) = (
         x.into_tensor_arg(),
         gamma.into_tensor_arg(),
@@ -335,7 +339,7 @@ fn forward(
     // outputs contiguous); x is read at offsets built from its own shape and strides; γ and β
     // are read at e < h (per element) or at row mod their length (per channel).
     unsafe {
-        if h <= MAX_H {
+        if short {
             ln_fwd_kernel::launch_unchecked(
                 &client, cube_count, cube_dim, x, gamma, beta, y_a, m_a, r_a, eps, lead, w, s1, s2,
                 h, channel, storage,
@@ -385,7 +389,7 @@ impl ShortLnOps for CubeBackend {
         let (shape, dtype, client) = (x.meta.shape().clone(), x.dtype, x.client.clone());
         let dx = empty_like(&x, shape.clone(), dtype);
         let dy_xhat = empty_like(&x, shape, dtype);
-        let (cube_count, cube_dim) = geometry(&client, rows, h);
+        let (cube_count, cube_dim) = geometry(&client, rows, h <= MAX_H);
         let (dy_a, x, gamma) = (
             dy.clone().into_tensor_arg(),
             x.into_tensor_arg(),

@@ -1,8 +1,8 @@
-//! CubeCL kernel of [`MixerTailOps`]: one thread per (b, c, w) column of H values. The column,
-//! its normalized copy and the output stay in registers (H ≤ 32 unrolled); the hidden layer is
-//! produced `V` units at a time and consumed at once, so it never reaches memory. Every thread
-//! of a warp reads the same weights, which arrive as `V`-wide vectors (one load per `V`
-//! multiply-adds). Arithmetic in f32 whatever the tensor dtype.
+//! CubeCL kernel of [`MixerTailOps`]: each thread takes `r` of the (b, c, w) columns of H
+//! values. The columns, their normalized copies and the outputs stay in registers (H ≤ 32
+//! unrolled); the hidden layer is produced `V` units at a time and consumed at once, so it never
+//! reaches memory. Every thread of a warp reads the same weights, which arrive as `V`-wide
+//! vectors (one load per `r·V` multiply-adds). Arithmetic in f32 whatever the tensor dtype.
 use super::cube_util::empty_like;
 use super::mixer_tail::{MixerTailOps, mixer_tail_composite};
 use burn::backend::cubecl::dtype_to_storage_type;
@@ -14,6 +14,15 @@ use cubecl::{calculate_cube_count_elemwise, prelude::*};
 /// Longest column the kernel unrolls; longer ones (windows without down-sampling, T > 32) take
 /// the composite default.
 pub(crate) const MAX_COLUMN: usize = 32;
+
+/// Offset in x of row 0 of column `col` ((b, c, w) in x's (B, C, ·, W) order).
+#[cube]
+fn column_base<F: Float>(x: &Tensor<F>, col: usize) -> usize {
+    let wd = x.shape(3);
+    let bc = col / wd;
+    let cd = x.shape(1);
+    (bc / cd) * x.stride(0) + (bc % cd) * x.stride(1) + (col % wd) * x.stride(3)
+}
 
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
@@ -32,96 +41,137 @@ fn mixer_tail_kernel<F: Float, N: Size>(
     eps: f32,
     #[comptime] h: usize,
     #[comptime] v: usize,
+    #[comptime] r: usize,
     #[comptime] residual: bool,
     #[define(F)] _dtype: ElemType,
 ) {
-    let row = ABSOLUTE_POS;
-    let wd = x.shape(3);
-    let cd = x.shape(1);
-    if row >= y.len() / h {
+    // Thread t takes the r columns t, t + per, …, t + (r − 1)·per (each set of r is read
+    // coalesced across the warp); every weight load then feeds r·v multiply-adds.
+    let cols = y.len() / h;
+    let per = (cols + r - 1) / r;
+    let t = ABSOLUTE_POS;
+    if t >= per {
         terminate!();
     }
-    let w = row % wd;
-    let bc = row / wd;
-    let c = bc % cd;
-    let b = bc / cd;
-    let xb = b * x.stride(0) + c * x.stride(1) + w * x.stride(3);
     let sh = x.stride(2);
     let inv_h = f32::new(comptime!(1.0 / h as f32));
 
-    // LayerNorm of the column (biased variance, as PyTorch).
-    let mut xs = Array::<f32>::new(h);
-    let mut sum = f32::new(0.0);
+    // LayerNorm of each column (biased variance, as PyTorch). Columns past the end (the last
+    // thread's) repeat the last column and are not written.
+    let mut xs = Array::<f32>::new(comptime!(r * h));
     #[unroll]
-    for i in 0..h {
-        let val = f32::cast_from(x[xb + i * sh]);
-        xs[i] = val;
-        sum += val;
-    }
-    let mu = sum * inv_h;
-    let mut var = f32::new(0.0);
-    #[unroll]
-    for i in 0..h {
-        let d = xs[i] - mu;
-        var += d * d;
-    }
-    let r = (var * inv_h + eps).inverse_sqrt();
-    #[unroll]
-    for i in 0..h {
-        xs[i] = (xs[i] - mu) * r * f32::cast_from(gamma[i]) + f32::cast_from(beta[i]);
+    for k in 0..r {
+        let mut col = t + k * per;
+        if col >= cols {
+            col = cols - 1;
+        }
+        let xb = column_base(x, col);
+        let mut sum = f32::new(0.0);
+        #[unroll]
+        for i in 0..h {
+            let val = f32::cast_from(x[xb + i * sh]);
+            xs[k * h + i] = val;
+            sum += val;
+        }
+        let mu = sum * inv_h;
+        let mut var = f32::new(0.0);
+        #[unroll]
+        for i in 0..h {
+            let d = xs[k * h + i] - mu;
+            var += d * d;
+        }
+        let rs = (var * inv_h + eps).inverse_sqrt();
+        #[unroll]
+        for i in 0..h {
+            xs[k * h + i] =
+                (xs[k * h + i] - mu) * rs * f32::cast_from(gamma[i]) + f32::cast_from(beta[i]);
+        }
     }
 
-    // fc2(GELU(fc1(x̂))): V hidden units at a time.
-    let mut out = Array::<f32>::new(h);
+    // fc2(GELU(fc1(x̂))): V hidden units at a time, for the r columns together.
+    let mut out = Array::<f32>::new(comptime!(r * h));
     #[unroll]
-    for i in 0..h {
-        out[i] = f32::cast_from(b2[i]);
+    for k in 0..r {
+        #[unroll]
+        for i in 0..h {
+            out[k * h + i] = f32::cast_from(b2[i]);
+        }
     }
     let hid_vecs = comptime!(4 * h / v);
     let out_vecs = comptime!(h / v);
-    let mut s = Array::<f32>::new(v);
+    let mut s = Array::<f32>::new(comptime!(r * v));
     for jv in 0..hid_vecs {
         let bias = b1[jv];
         #[unroll]
-        for k in 0..v {
-            s[k] = f32::cast_from(bias.extract(k));
+        for k in 0..r {
+            #[unroll]
+            for u in 0..v {
+                s[k * v + u] = f32::cast_from(bias.extract(u));
+            }
         }
         #[unroll]
         for i in 0..h {
             let wv = w1[i * hid_vecs + jv];
             #[unroll]
-            for k in 0..v {
-                s[k] += xs[i] * f32::cast_from(wv.extract(k));
+            for u in 0..v {
+                let wu = f32::cast_from(wv.extract(u));
+                #[unroll]
+                for k in 0..r {
+                    s[k * v + u] += xs[k * h + i] * wu;
+                }
             }
         }
         #[unroll]
-        for k in 0..v {
-            let z = s[k];
-            let g = z
-                * (Erf::erf(z * f32::new(comptime!(core::f32::consts::FRAC_1_SQRT_2))) + 1.0)
-                * 0.5;
-            let j = jv * v + k;
+        for k in 0..r {
+            #[unroll]
+            for u in 0..v {
+                let z = s[k * v + u];
+                s[k * v + u] = z
+                    * (Erf::erf(z * f32::new(comptime!(core::f32::consts::FRAC_1_SQRT_2))) + 1.0)
+                    * 0.5;
+            }
+        }
+        #[unroll]
+        for u in 0..v {
+            let j = jv * v + u;
             #[unroll]
             for iv in 0..out_vecs {
                 let wv = w2[j * out_vecs + iv];
                 #[unroll]
-                for kk in 0..v {
-                    out[iv * v + kk] += g * f32::cast_from(wv.extract(kk));
+                for uu in 0..v {
+                    let wu = f32::cast_from(wv.extract(uu));
+                    #[unroll]
+                    for k in 0..r {
+                        out[k * h + iv * v + uu] += s[k * v + u] * wu;
+                    }
                 }
             }
         }
     }
 
     // Branch sum (+ embedding and residual), written as contiguous (B, C, H, W).
-    let fcol = b * f.stride(0) + (c * wd + w) * f.stride(2);
-    let bias_f = f32::cast_from(b_f[c * wd + w]);
+    let wd = x.shape(3);
+    let cd = x.shape(1);
     #[unroll]
-    for i in 0..h {
-        let mut val = out[i] + f32::cast_from(f[fcol + i * f.stride(1)]) + bias_f;
-        if comptime!(residual) {
-            val += f32::cast_from(emb[b * cd + c]) + f32::cast_from(x[xb + i * sh]);
+    for k in 0..r {
+        let col = t + k * per;
+        if col < cols {
+            let w = col % wd;
+            let bc = col / wd;
+            let c = bc % cd;
+            let b = bc / cd;
+            let xb = column_base(x, col);
+            let fcol = b * f.stride(0) + (c * wd + w) * f.stride(2);
+            let bias_f = f32::cast_from(b_f[c * wd + w]);
+            #[unroll]
+            for i in 0..h {
+                let mut val = out[k * h + i] + f32::cast_from(f[fcol + i * f.stride(1)]) + bias_f;
+                if comptime!(residual) {
+                    val += f32::cast_from(emb[b * cd + c]) + f32::cast_from(x[xb + i * sh]);
+                }
+                y[(bc * h + i) * wd + w] = F::cast_from(val);
+            }
         }
-        y[(bc * h + i) * wd + w] = F::cast_from(val);
     }
 }
 
@@ -155,11 +205,14 @@ impl MixerTailOps for CubeBackend {
             .find(|v| h % v == 0)
             .expect("1 divides h");
         let y = empty_like(&x);
-        let rows = b * c * w;
-        let cube_dim = CubeDim::new(&x.client, rows);
-        let cube_count = calculate_cube_count_elemwise(&x.client, rows, cube_dim);
+        // Columns per thread: 2 for H = 32 (128 registers of column and output), 4 below.
+        let r = if h > 16 { 2 } else { 4 };
+        let threads = (b * c * w).div_ceil(r);
+        let cube_dim = CubeDim::new(&x.client, threads);
+        let cube_count = calculate_cube_count_elemwise(&x.client, threads, cube_dim);
         let (client, dtype) = (x.client.clone(), x.dtype);
-        // SAFETY: one thread per column < rows (guarded); x and f are read at offsets built from
+        // SAFETY: r columns per thread, each clamped to < rows for reads and guarded for writes;
+        // x and f are read at offsets built from
         // their own shapes and strides ([B, C, H, W] and [B, H, C·W], checked by the caller);
         // the weights are contiguous [H, 4H] and [4H, H] with H a multiple of the vector width;
         // y is contiguous [B, C, H, W].
@@ -183,6 +236,7 @@ impl MixerTailOps for CubeBackend {
                 ln_eps,
                 h,
                 v,
+                r,
                 residual != 0,
                 dtype_to_storage_type(dtype),
             )
