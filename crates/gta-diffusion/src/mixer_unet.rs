@@ -11,8 +11,10 @@ use burn::nn::{
     LayerNormConfig, Linear, LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::activation::{gelu, mish, softmax};
-use burn::tensor::{Device, Tensor};
-use gta_nn::kernels::{TemporalMlp, bias_gelu, channel_norm, mixer_tail, softmax_last};
+use burn::tensor::{Device, FloatDType, Tensor};
+use gta_nn::kernels::{
+    TemporalMlp, bias_gelu, channel_norm, channel_sum, mixer_tail, softmax_last,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::conv_gemm::{conv_transpose2d_gemm, conv2d_gemm};
@@ -277,19 +279,57 @@ impl Conv1x1 {
 
     /// x: (B, C, H, W) → (B, C_o, H, W).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, c, h, w] = x.dims();
-        let [c_out, _] = self.weight.val().dims();
-        let y = self
-            .weight
-            .val()
-            .reshape([1, c_out, c])
-            .matmul(x.reshape([b, c, h * w]));
+        let [b, _, h, w] = x.dims();
+        let y = self.forward_unbiased(x);
+        let c_out = y.dims()[1];
         let y = match &self.bias {
             Some(bias) => y + bias.val().reshape([1, c_out, 1]),
             None => y,
         };
         y.reshape([b, c_out, h, w])
     }
+
+    /// The product alone, without the bias: x (B, C, H, W) → (B, C_o, H·W).
+    pub fn forward_unbiased(&self, x: Tensor<4>) -> Tensor<3> {
+        let [b, c, h, w] = x.dims();
+        let [c_out, _] = self.weight.val().dims();
+        self.weight
+            .val()
+            .reshape([1, c_out, c])
+            .matmul(x.reshape([b, c, h * w]))
+    }
+
+    /// The bias, or zeros `[C_o]`.
+    fn bias_or_zeros(&self) -> Tensor<1> {
+        match &self.bias {
+            Some(bias) => bias.val(),
+            None => {
+                let w = self.weight.val();
+                Tensor::<1>::zeros([w.dims()[0]], &w.device()).cast(FloatDType::from(w.dtype()))
+            }
+        }
+    }
+}
+
+/// `out_conv(s) + emb + res_conv(x)` with both biases folded into one fused pass
+/// ([`gta_nn::kernels::channel_sum`]), for the sampler. s, x: (B, ·, H, W); emb: (B, C_o).
+fn conv_pair_sum(
+    out_conv: &Conv1x1,
+    s: Tensor<4>,
+    res_conv: &Conv1x1,
+    x: Tensor<4>,
+    emb: Tensor<2>,
+) -> Tensor<4> {
+    let [b, _, h, w] = x.dims();
+    let bias = out_conv.bias_or_zeros() + res_conv.bias_or_zeros();
+    let y = channel_sum(
+        out_conv.forward_unbiased(s),
+        res_conv.forward_unbiased(x),
+        bias,
+        emb,
+    );
+    let c_out = y.dims()[1];
+    y.reshape([b, c_out, h, w])
 }
 
 /// MixerBlock(C → C_o) at height H, width W (method.md §3.3): parallel feature and temporal
@@ -387,6 +427,10 @@ impl MixerBlock {
         let emb = self.emb_proj.forward(mish_e.clone());
         match (&self.out_conv, &self.res_conv) {
             (None, None) => mixer_tail(x, f, mlp, b_f, emb, true),
+            (Some(out_conv), Some(res_conv)) if gta_nn::kernels::enabled("channel-sum") => {
+                let s = mixer_tail(x.clone(), f, mlp, b_f, emb.clone(), false);
+                conv_pair_sum(out_conv, s, res_conv, x, emb)
+            }
             (out_conv, res_conv) => {
                 let mut y = mixer_tail(x.clone(), f, mlp, b_f, emb.clone(), false);
                 if let Some(conv) = out_conv {
@@ -493,6 +537,19 @@ impl AttnBlock {
         // context[d, e] = Σ_n k[d, n] v[e, n];  out[e, n] = Σ_d context[d, e] q[d, n].
         let context = k.matmul(v.swap_dims(2, 3));
         let out = context.swap_dims(2, 3).matmul(q).reshape([b, hidden, h, w]);
+        if !x.is_autodiff() && gta_nn::kernels::enabled("channel-sum") {
+            // Sampler: the output conv's bias and the residual in one pass.
+            let [_, c, _, _] = x.dims();
+            let zero_emb =
+                Tensor::<2>::zeros([b, c], &x.device()).cast(FloatDType::from(x.dtype()));
+            let y = channel_sum(
+                self.to_out.forward_unbiased(out),
+                x.reshape([b, c, h * w]),
+                self.to_out.bias_or_zeros(),
+                zero_emb,
+            );
+            return y.reshape([b, c, h, w]);
+        }
         x + self.to_out.forward(out)
     }
 }

@@ -198,7 +198,7 @@ pub struct AugmentArgs {
     reference: bool,
     /// The denoiser's dtype while sampling: f32 (default) or bf16 (mixed precision: network
     /// weights and activations in bfloat16, the sampler state and the embeddings in f32; about
-    /// 1.4× faster on an H100, see docs/gpu.md).
+    /// 1.5× faster on an H100, same data quality: docs/gpu.md).
     #[arg(long, value_parser = ["f32", "bf16"])]
     network_dtype: Option<String>,
     /// Device: cpu, cuda or cuda:N.

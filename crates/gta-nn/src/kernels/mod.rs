@@ -9,6 +9,9 @@ mod bias_gelu;
 mod bias_gelu_autodiff;
 #[cfg(feature = "cuda")]
 mod bias_gelu_cube;
+mod channel_sum;
+#[cfg(feature = "cuda")]
+mod channel_sum_cube;
 #[cfg(feature = "cuda")]
 mod cube_util;
 mod fused_update;
@@ -36,6 +39,7 @@ use burn::backend::{Backend, TensorMetadata};
 use burn::tensor::Shape;
 
 pub use bias_gelu::{BiasGeluOps, bias_gelu};
+pub use channel_sum::{ChannelSumOps, channel_sum};
 pub use fused_update::{AdamScalars, FusedUpdateOps, adam_update, axpby, lerp};
 pub use im2col::{Im2col, Im2colOps, im2col};
 pub use layer_norm::{SHORT_ROW_MAX, ShortLnOps, channel_norm, short_layer_norm};
@@ -43,7 +47,7 @@ pub use mixer_tail::{MixerTailOps, TemporalMlp, mixer_tail};
 pub use softmax::{SoftmaxOps, softmax_last};
 
 /// Whether the fused kernel `name` (`short-ln`, `long-ln`, `gelu`, `im2col`,
-/// `mixer-tail`, `softmax`, `instance-norm`) is on. `GTA_FUSED_KERNELS`
+/// `mixer-tail`, `softmax`, `instance-norm`, `channel-sum`) is on. `GTA_FUSED_KERNELS`
 /// unset or `1`: all; `0`: none (burn's composite ops everywhere, for comparisons); otherwise a
 /// comma-separated list of the names that are on. Read once per process.
 pub fn enabled(name: &str) -> bool {

@@ -9,7 +9,7 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::{
-    Im2col, TemporalMlp, axpby, bias_gelu, channel_norm, im2col, lerp, mixer_tail,
+    Im2col, TemporalMlp, axpby, bias_gelu, channel_norm, channel_sum, im2col, lerp, mixer_tail,
     short_layer_norm, softmax_last,
 };
 use crate::optim::FusedAdam;
@@ -425,6 +425,19 @@ fn channel_norm_checks(out: &mut Vec<Check>, device: &Device, dims: [usize; 4]) 
     );
 }
 
+/// The fused channel-wise sum against burn's adds, at a MixerBlock output shape.
+fn channel_sum_checks(out: &mut Vec<Check>, device: &Device, dims: [usize; 3]) {
+    let [b, c, _] = dims;
+    let a = Tensor::<3>::random(dims, Distribution::Normal(0.0, 1.0), device);
+    let r = Tensor::<3>::random(dims, Distribution::Normal(0.0, 1.0), device);
+    let bias = Tensor::<1>::random([c], Distribution::Normal(0.0, 1.0), device);
+    let emb = Tensor::<2>::random([b, c], Distribution::Normal(0.0, 1.0), device);
+    let want =
+        a.clone() + r.clone() + bias.clone().reshape([1, c, 1]) + emb.clone().reshape([b, c, 1]);
+    let got = channel_sum(a, r, bias, emb);
+    check(out, format!("channel_sum {dims:?}"), got, want, 1e-5);
+}
+
 /// Every fused kernel against its composite on `device` (seeded), at the MixerUnet's shapes
 /// (temporal rows H = 32, feature rows C·W = 384 and 3072, a row length that is not a multiple
 /// of 32) and odd sizes.
@@ -473,6 +486,9 @@ pub fn run(device: &Device) -> Vec<Check> {
     for dims in [[64, 16, 32, 24], [64, 128, 4, 24], [3, 5, 3, 7]] {
         channel_norm_checks(&mut out, device, dims);
     }
+    for dims in [[64, 16, 768], [3, 5, 7]] {
+        channel_sum_checks(&mut out, device, dims);
+    }
     adam_checks(&mut out, device);
     blend_checks(&mut out, device);
     #[cfg(feature = "cuda")]
@@ -503,7 +519,7 @@ mod tests {
         let checks = super::run(&burn::tensor::Device::flex());
         assert_eq!(
             checks.len(),
-            5 * 4 + 4 * 4 + 2 * 3 + 3 * 2 + 6 * 2 + 3 * 2 + 3 + 2 + 2 + 7
+            5 * 4 + 4 * 4 + 2 * 3 + 3 * 2 + 6 * 2 + 3 * 2 + 3 + 2 + 2 + 2 + 7
         );
         for c in &checks {
             assert!(c.ok(), "{c:?}");
