@@ -66,6 +66,12 @@ for part in "$@"; do
         /usr/bin/time -f "wall %e s" timeout 300 $G augment --model /tmp/run --out /tmp/big-$nd.hdf5 \
           --transitions ${BIG:-500000} --network-dtype $nd --device cuda --json 2>&1 | tail -2 | sed "s/^/$nd /"
       done ;;
+    batch-scale) for b in 64 256 1024; do timeout 200 $D --batch $b --warmup 2 --steps 10 | tail -1; done ;;
+    aug-batch) # is a sampler call of 2,000 rows still GPU-bound? windows per batch 1000 / 2000 / 4000
+      for nd in bf16 f32; do for b in 1000 2000 4000; do
+        timeout 200 $G bench augment --device cuda --batch $b --batches 1 --json --network-dtype $nd | tail -1
+      done; done ;;
+    warm-bf16) timeout 200 $A --network-dtype bf16 | tail -1 ;;
     export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
     *) echo "unknown part $part" ;;
   esac
