@@ -71,6 +71,12 @@ for part in "$@"; do
       for nd in bf16 f32; do for b in 1000 2000 4000; do
         timeout 200 $G bench augment --device cuda --batch $b --batches 1 --json --network-dtype $nd | tail -1
       done; done ;;
+    multi) # augmentation split over every GPU of the host (gta bench augment --devices), 1000 windows per GPU
+      n=$(nvidia-smi -L | wc -l); list=$(seq -s, -f "cuda:%g" 0 $((n - 1)))
+      for nd in bf16 f32; do
+        timeout 300 $G bench augment --devices $list --batch $((1000 * n)) --batches 1 --json --network-dtype $nd | tail -1
+        timeout 200 $G bench augment --device cuda --batch 1000 --batches 1 --json --network-dtype $nd | tail -1
+      done ;;
     warm-bf16) timeout 200 $A --network-dtype bf16 | tail -1 ;;
     export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
     *) echo "unknown part $part" ;;

@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod generator;
 pub mod s4rl;
+pub mod split;
 pub mod synther;
 pub mod transitions;
 
@@ -23,4 +24,5 @@ pub use config::{AugmentConfig, ConditionMode};
 pub use error::AugmentError;
 pub use generator::EdmGenerator;
 pub use s4rl::{S4rlConfig, s4rl_dataset};
+pub use split::SplitGenerator;
 pub use synther::{SyntherConfig, SyntherReport, TransitionNormalizer};

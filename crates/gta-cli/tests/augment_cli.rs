@@ -121,6 +121,25 @@ fn amplified_guidance_raises_generated_rewards_over_unconditioned_sampling() {
         "amplified guidance {amplified:.3} vs unconditioned {unconditioned:.3}"
     );
 
+    // Mixed precision (bf16 network, f32 sampler state) goes through the same command and gives
+    // the same data to bf16 accuracy.
+    let (mixed, _) = run(
+        "mixed.hdf5",
+        &[
+            "--alpha",
+            "1.3",
+            "--guidance-scale",
+            "2",
+            "--network-dtype",
+            "bf16",
+        ],
+    );
+    eprintln!("mean generated reward: f32 {amplified:.4}, bf16 network {mixed:.4}");
+    assert!(
+        (mixed - amplified).abs() < 0.3,
+        "bf16 network {mixed:.3} vs f32 {amplified:.3}"
+    );
+
     // The output round-trips through `gta data info` with exactly the requested transitions.
     let info = gta(&["data", "info", out.to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();

@@ -111,8 +111,8 @@ pub fn init_devices(kinds: &[DeviceKind], seed: u64) -> Result<Vec<Device>, Devi
     if kinds.len() > 1 {
         if let Some(k) = kinds.iter().find(|k| !matches!(k, DeviceKind::Cuda(_))) {
             return Err(DeviceError::Unknown(format!(
-                "{k} in a multi-device list: data-parallel training needs CUDA devices \
-                 (burn's CPU backend has no collective operations)"
+                "{k} in a multi-device list: several devices must all be CUDA GPUs \
+                 (burn's CPU backend is one device, without collective operations)"
             )));
         }
         multi_gpu_preflight(kinds)?;

@@ -204,6 +204,11 @@ pub struct AugmentArgs {
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Several GPUs of this host, e.g. `cuda:0,cuda:1`: each batch of windows is cut into one
+    /// part per GPU and the parts are generated concurrently (no communication; the noise of
+    /// part i is seeded from the batch seed and i, so the output depends on the GPU count).
+    #[arg(long, conflicts_with = "device", value_name = "LIST")]
+    devices: Option<String>,
     /// Seed of source-window choice and sampler noise (default 0).
     #[arg(long)]
     seed: Option<u64>,
@@ -349,9 +354,13 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<()> {
     let ckpt_dir = args.model.join("checkpoints");
     let last = checkpoint::latest(&ckpt_dir)
         .with_context(|| format!("no checkpoint in {}", ckpt_dir.display()))?;
-    let kind: DeviceKind = args.device.parse()?;
-    let device = init_device(kind, cfg.seed)?;
-    let (net, state) = checkpoint::load_ema(&last, &device)?;
+    let devices = match &args.devices {
+        Some(list) => {
+            gta_nn::device::init_devices(&gta_nn::device::parse_device_list(list)?, cfg.seed)?
+        }
+        None => vec![init_device(args.device.parse()?, cfg.seed)?],
+    };
+    let (net, state) = checkpoint::load_ema(&last, &devices[0])?;
     if (state.horizon, state.transition_dim) != (set.horizon, set.row_dim()) {
         bail!(
             "--dataset {}: windows are {}x{} but the model in {} was trained on {}x{} (obs + act + 1 columns)",
@@ -368,14 +377,27 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<()> {
         model_sha256: sha256_of(&last.join("ema.bpk"))?,
         gta_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let mut generator = EdmGenerator::new(
-        net,
-        device,
-        state.config.edm.sigma_data,
-        &cfg,
-        set.horizon,
-        set.row_dim(),
-    );
+    // One copy of the EMA weights per device (the first is already loaded).
+    let mut nets = vec![net];
+    for device in &devices[1..] {
+        nets.push(checkpoint::load_ema(&last, device)?.0);
+    }
+    let parts = nets
+        .into_iter()
+        .zip(&devices)
+        .map(|(net, device)| {
+            let sigma_data = state.config.edm.sigma_data;
+            EdmGenerator::new(
+                net,
+                device.clone(),
+                sigma_data,
+                &cfg,
+                set.horizon,
+                set.row_dim(),
+            )
+        })
+        .collect();
+    let mut generator = gta_augment::SplitGenerator::new(parts);
     let bar = indicatif::ProgressBar::new(cfg.transitions as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -468,6 +490,9 @@ pub struct BenchAugmentArgs {
     /// mixed precision with an f32 sampler state.
     #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
     network_dtype: String,
+    /// Several GPUs (as `gta augment --devices`): the batch is cut into one part per GPU.
+    #[arg(long, conflicts_with = "device", value_name = "LIST")]
+    devices: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -479,15 +504,21 @@ pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.batches == 0 {
         bail!("--batch and --batches must be positive");
     }
-    let kind: DeviceKind = args.device.parse()?;
-    let mut device = init_device(kind, 0)?;
-    if args.float_dtype != "f32" {
-        gta_nn::precision::configure_float_dtype(&mut device, &args.float_dtype)
-            .map_err(|e| anyhow::anyhow!("--float-dtype: device {kind}: {e}"))?;
-    }
+    let kinds = match &args.devices {
+        Some(list) => gta_nn::device::parse_device_list(list)?,
+        None => vec![args.device.parse::<DeviceKind>()?],
+    };
+    let devices = match kinds.len() {
+        1 => vec![init_device(kinds[0], 0)?],
+        _ => gta_nn::device::init_devices(&kinds, 0)?,
+    };
+    let kind = kinds
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let config = gta_diffusion::DiffusionConfig::default();
     let (t, d) = (32usize, 24usize);
-    let net = gta_diffusion::train::init_model(&config, t, d, &device);
     let mut cfg = AugmentConfig {
         mu: args.mu,
         ..AugmentConfig::default()
@@ -497,7 +528,16 @@ pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
     }
     cfg.sampler.network_dtype = args.network_dtype.parse().map_err(anyhow::Error::msg)?;
     let calls = cfg.sampler.network_calls(args.mu);
-    let mut generator = EdmGenerator::new(net, device, 1.0, &cfg, t, d);
+    let mut parts = Vec::with_capacity(devices.len());
+    for mut device in devices {
+        if args.float_dtype != "f32" {
+            gta_nn::precision::configure_float_dtype(&mut device, &args.float_dtype)
+                .map_err(|e| anyhow::anyhow!("--float-dtype: device {kind}: {e}"))?;
+        }
+        let net = gta_diffusion::train::init_model(&config, t, d, &device);
+        parts.push(EdmGenerator::new(net, device, 1.0, &cfg, t, d));
+    }
+    let mut generator = gta_augment::SplitGenerator::new(parts);
     let source: Vec<f32> = (0..args.batch * t * d)
         .map(|i| ((i as f32) * 0.618).sin())
         .collect();
@@ -528,7 +568,7 @@ pub fn bench(args: BenchAugmentArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "bench": "augment", "device": kind.to_string(), "batch_windows": args.batch,
+                "bench": "augment", "device": kind, "batch_windows": args.batch,
                 "batches": args.batches, "mu": args.mu, "network_calls_per_window": calls,
                 "float_dtype": args.float_dtype, "network_dtype": args.network_dtype,
                 "mean_abs_generated_last_batch": mean_abs,

@@ -74,7 +74,7 @@ pub(crate) fn col_sum<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
     let n = shape[shape.num_dims() - 1];
     let rows = shape.num_elements() / n;
     let split = (rows >= 4096)
-        .then(|| (8..=256).rev().find(|s| rows % s == 0))
+        .then(|| (8..=256).rev().find(|s| rows.is_multiple_of(*s)))
         .flatten();
     let sums = match split {
         Some(s) => {
