@@ -77,6 +77,9 @@ for part in "$@"; do
         timeout 300 $G bench augment --devices $list --batch $((1000 * n)) --batches 1 --json --network-dtype $nd | tail -1
         timeout 200 $G bench augment --device cuda --batch 1000 --batches 1 --json --network-dtype $nd | tail -1
       done ;;
+    ops) # the fixed cost of one op (gta bench ops), and a training step at tiny batches
+      timeout 200 $G bench ops --device cuda --json | tail -1
+      for b in 8 64; do timeout 200 $D --batch $b --warmup 2 --steps 10 | tail -1; done ;;
     warm-bf16) timeout 200 $A --network-dtype bf16 | tail -1 ;;
     export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
     *) echo "unknown part $part" ;;

@@ -8,6 +8,7 @@ pub mod gemm_plan;
 pub mod gpu_cache;
 pub mod kernels;
 pub mod optim;
+pub mod overhead;
 pub mod precision;
 pub mod seed;
 
