@@ -80,6 +80,12 @@ for part in "$@"; do
     ops) # the fixed cost of one op (gta bench ops), and a training step at tiny batches
       timeout 200 $G bench ops --device cuda --json | tail -1
       for b in 8 64; do timeout 200 $D --batch $b --warmup 2 --steps 10 | tail -1; done ;;
+    final) # the final build's figures on one machine: sampler (both dtypes), training, offline RL
+      timeout 200 $A | tail -1; timeout 200 $A --network-dtype bf16 | tail -1
+      timeout 200 $D --warmup 2 --steps 20 | tail -1
+      for a in td3bc iql cql; do
+        timeout 150 $G bench rl --algo $a --device cuda --warmup 5 --steps 500 --json | tail -1
+      done ;;
     warm-bf16) timeout 200 $A --network-dtype bf16 | tail -1 ;;
     export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
     *) echo "unknown part $part" ;;
