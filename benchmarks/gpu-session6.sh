@@ -86,6 +86,10 @@ for part in "$@"; do
       for a in td3bc iql cql; do
         timeout 150 $G bench rl --algo $a --device cuda --warmup 5 --steps 500 --json | tail -1
       done ;;
+    ncu-tail) # Nsight Compute on three MixerBlock-tail launches of the second network call
+      timeout 300 /usr/local/cuda/bin/ncu --kernel-name regex:"(?i)mixer" --launch-skip 17 --launch-count 3 \
+        --section SpeedOfLight --section Occupancy --section LaunchStats $G bench augment --device cuda \
+        --batch 1000 --batches 1 --mu 0.02 --json 2>&1 | grep -E "mixer_tail|Duration|Registers|Achieved Occupancy|Compute \(SM\)|Shared Memory Config" ;;
     warm-bf16) timeout 200 $A --network-dtype bf16 | tail -1 ;;
     export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
     *) echo "unknown part $part" ;;

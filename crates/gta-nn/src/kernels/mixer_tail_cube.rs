@@ -1,8 +1,9 @@
 //! CubeCL kernel of [`MixerTailOps`]: each thread takes `r` of the (b, c, w) columns of H
 //! values. The columns, their normalized copies and the outputs stay in registers (H ≤ 32
 //! unrolled); the hidden layer is produced `V` units at a time and consumed at once, so it never
-//! reaches memory. Every thread of a warp reads the same weights, which arrive as `V`-wide
-//! vectors (one load per `r·V` multiply-adds). Arithmetic in f32 whatever the tensor dtype.
+//! reaches memory. Every thread of a warp reads the same weights, which each block first copies
+//! to shared memory and then reads as `V`-wide vectors (one load per `r·V` multiply-adds).
+//! Arithmetic in f32 whatever the tensor dtype.
 use super::cube_util::empty_like;
 use super::mixer_tail::{MixerTailOps, mixer_tail_composite};
 use burn::backend::cubecl::dtype_to_storage_type;
@@ -50,6 +51,28 @@ fn mixer_tail_kernel<F: Float, N: Size>(
     let cols = y.len() / h;
     let per = (cols + r - 1) / r;
     let t = ABSOLUTE_POS;
+    let hid_vecs = comptime!(4 * h / v);
+    let out_vecs = comptime!(h / v);
+
+    // The block's copy of the MLP weights in shared memory: every thread reads the same weight
+    // at the same time (a broadcast), and shared memory answers sooner than the L1 cache (the
+    // global loads were the warps' main stall, Nsight Compute, RESULTS.md session 6).
+    let w_vecs = comptime!(4 * h * h / v);
+    let mut w1s = Shared::<[Vector<F, N>]>::new_slice(w_vecs);
+    let mut w2s = Shared::<[Vector<F, N>]>::new_slice(w_vecs);
+    let mut b1s = Shared::<[Vector<F, N>]>::new_slice(hid_vecs);
+    let mut ld = UNIT_POS as usize;
+    while ld < w_vecs {
+        w1s[ld] = w1[ld];
+        w2s[ld] = w2[ld];
+        ld += CUBE_DIM as usize;
+    }
+    let mut lb = UNIT_POS as usize;
+    while lb < hid_vecs {
+        b1s[lb] = b1[lb];
+        lb += CUBE_DIM as usize;
+    }
+    sync_cube();
     if t >= per {
         terminate!();
     }
@@ -97,11 +120,9 @@ fn mixer_tail_kernel<F: Float, N: Size>(
             out[k * h + i] = f32::cast_from(b2[i]);
         }
     }
-    let hid_vecs = comptime!(4 * h / v);
-    let out_vecs = comptime!(h / v);
     let mut s = Array::<f32>::new(comptime!(r * v));
     for jv in 0..hid_vecs {
-        let bias = b1[jv];
+        let bias = b1s[jv];
         #[unroll]
         for k in 0..r {
             #[unroll]
@@ -111,7 +132,7 @@ fn mixer_tail_kernel<F: Float, N: Size>(
         }
         #[unroll]
         for i in 0..h {
-            let wv = w1[i * hid_vecs + jv];
+            let wv = w1s[i * hid_vecs + jv];
             #[unroll]
             for u in 0..v {
                 let wu = f32::cast_from(wv.extract(u));
@@ -136,7 +157,7 @@ fn mixer_tail_kernel<F: Float, N: Size>(
             let j = jv * v + u;
             #[unroll]
             for iv in 0..out_vecs {
-                let wv = w2[j * out_vecs + iv];
+                let wv = w2s[j * out_vecs + iv];
                 #[unroll]
                 for uu in 0..v {
                     let wu = f32::cast_from(wv.extract(uu));
@@ -205,10 +226,15 @@ impl MixerTailOps for CubeBackend {
             .find(|v| h % v == 0)
             .expect("1 divides h");
         let y = empty_like(&x);
-        // Columns per thread: 2 for H = 32 (128 registers of column and output), 4 below.
-        let r = if h > 16 { 2 } else { 4 };
+        // Columns per thread: the registers of r columns and outputs (2·r·H values) limit how
+        // many warps fit on an SM; 1 for H = 32, 2 for H = 16, 4 below. Blocks of 128 threads.
+        let r = match h {
+            17.. => 1,
+            9..=16 => 2,
+            _ => 4,
+        };
         let threads = (b * c * w).div_ceil(r);
-        let cube_dim = CubeDim::new(&x.client, threads);
+        let cube_dim = CubeDim::new_1d(128);
         let cube_count = calculate_cube_count_elemwise(&x.client, threads, cube_dim);
         let (client, dtype) = (x.client.clone(), x.dtype);
         // SAFETY: r columns per thread, each clamped to < rows for reads and guarded for writes;
