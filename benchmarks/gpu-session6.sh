@@ -90,6 +90,13 @@ for part in "$@"; do
       timeout 300 /usr/local/cuda/bin/ncu --kernel-name regex:"(?i)mixer" --launch-skip 17 --launch-count 3 \
         --section SpeedOfLight --section Occupancy --section LaunchStats $G bench augment --device cuda \
         --batch 1000 --batches 1 --mu 0.02 --json 2>&1 | grep -E "mixer_tail|Duration|Registers|Achieved Occupancy|Compute \(SM\)|Shared Memory Config" ;;
+    ncu-step) # GPU time of one training step: every kernel's duration under Nsight Compute, for runs of
+      # 1 + 1 and 1 + 3 steps; half the difference is one step's GPU time
+      for n in 1 3; do
+        timeout 400 /usr/local/cuda/bin/ncu --metrics gpu__time_duration.sum --csv $D --warmup 1 --steps $n \
+          > /tmp/ncu-$n.csv 2>/dev/null
+        python3 -c "import csv,sys; r=[x for x in csv.reader(open('/tmp/ncu-$n.csv')) if len(x)>10 and x[-3]=='gpu__time_duration.sum']; u=r[0][-2] if r else '?'; print('steps 1+$n:', len(r), 'kernels,', sum(float(x[-1].replace(',','')) for x in r), u)"
+      done ;;
     warm-bf16) timeout 200 $A --network-dtype bf16 | tail -1 ;;
     export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
     *) echo "unknown part $part" ;;
