@@ -517,8 +517,8 @@ impl AttnBlock {
         let [b, _c, h, w] = x.dims();
         let n = h * w;
         let normed = match (&self.norm.gamma, &self.norm.beta) {
-            (Some(g), Some(b)) if gta_nn::kernels::enabled("instance-norm") => {
-                channel_norm(x.clone(), g.val(), b.val(), self.norm.epsilon as f32)
+            (Some(gamma), Some(beta)) if gta_nn::kernels::enabled("instance-norm") => {
+                channel_norm(x.clone(), gamma.val(), beta.val(), self.norm.epsilon as f32)
             }
             _ => self.norm.forward(x.clone()),
         };
@@ -537,7 +537,10 @@ impl AttnBlock {
         // context[d, e] = Σ_n k[d, n] v[e, n];  out[e, n] = Σ_d context[d, e] q[d, n].
         let context = k.matmul(v.swap_dims(2, 3));
         let out = context.swap_dims(2, 3).matmul(q).reshape([b, hidden, h, w]);
-        if !x.is_autodiff() && gta_nn::kernels::enabled("channel-sum") {
+        if !x.is_autodiff()
+            && !self.to_out.weight.val().is_autodiff()
+            && gta_nn::kernels::enabled("channel-sum")
+        {
             // Sampler: the output conv's bias and the residual in one pass.
             let [_, c, _, _] = x.dims();
             let zero_emb =
