@@ -31,8 +31,11 @@ pub(crate) fn row_base<F: Float>(x: &Tensor<F>, row: usize, lead: u32) -> usize 
 /// Element `e` of a row starting at `base`: `e` split as (e / w, e % w) over the one or two
 /// trailing axes, with strides (s2, s1).
 #[cube]
-fn elem<F: Float>(x: &Tensor<F>, base: usize, e: usize, w: u32, s1: u32, s2: u32) -> F {
-    let (w, s1, s2) = (w as usize, s1 as usize, s2 as usize);
+fn elem<F: Float>(x: &Tensor<F>, base: usize, e: usize, #[comptime] w: u32, s1: u32, s2: u32) -> F {
+    // w is a compile-time constant: `e / w` and `e % w` divide by a constant (multiply-shift)
+    // instead of running a 64-bit division per element.
+    let w = comptime!(w as usize);
+    let (s1, s2) = (s1 as usize, s2 as usize);
     x[base + (e / w) * s2 + (e % w) * s1]
 }
 
@@ -59,7 +62,7 @@ fn ln_fwd_kernel<F: Float>(
     rstd: &mut Tensor<F>,
     eps: f32,
     lead: u32,
-    w: u32,
+    #[comptime] w: u32,
     s1: u32,
     s2: u32,
     #[comptime] h: usize,
@@ -106,7 +109,7 @@ fn ln_bwd_kernel<F: Float>(
     dx: &mut Tensor<F>,
     dy_xhat: &mut Tensor<F>,
     lead: u32,
-    w: u32,
+    #[comptime] w: u32,
     s1: u32,
     s2: u32,
     #[comptime] h: usize,
@@ -158,7 +161,7 @@ fn ln_row_fwd_kernel<F: Float>(
     rstd: &mut Tensor<F>,
     eps: f32,
     lead: u32,
-    w: u32,
+    #[comptime] w: u32,
     s1: u32,
     s2: u32,
     #[comptime] n: usize,
@@ -211,7 +214,7 @@ fn ln_row_bwd_kernel<F: Float>(
     dx: &mut Tensor<F>,
     dy_xhat: &mut Tensor<F>,
     lead: u32,
-    w: u32,
+    #[comptime] w: u32,
     s1: u32,
     s2: u32,
     #[comptime] n: usize,
