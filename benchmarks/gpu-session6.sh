@@ -97,6 +97,19 @@ for part in "$@"; do
           > /tmp/ncu-$n.csv 2>/dev/null
         python3 -c "import csv,sys; r=[x for x in csv.reader(open('/tmp/ncu-$n.csv')) if len(x)>10 and x[-3]=='gpu__time_duration.sum']; u=r[0][-2] if r else '?'; print('steps 1+$n:', len(r), 'kernels,', sum(float(x[-1].replace(',','')) for x in r), u)"
       done ;;
+    multi-cli) # the real command on every GPU of the host: a short model, then gta augment --devices
+      n=$(nvidia-smi -L | wc -l); list=$(seq -s, -f "cuda:%g" 0 $((n - 1)))
+      $G data make halfcheetah-medium --out /tmp/hc.hdf5 --transitions 100000 | tail -1
+      timeout 300 $G diffusion train --dataset /tmp/hc.hdf5 --out /tmp/run --config configs/halfcheetah-medium-v2.toml \
+        --steps ${E2E_STEPS:-300} --device cuda 2>&1 | tail -1
+      for k in 1 2; do
+        timeout 300 $G augment --model /tmp/run --out /tmp/aug-multi-$k.hdf5 --transitions 200000 --devices $list \
+          --network-dtype bf16 --json 2>&1 | tail -1
+        timeout 300 $G augment --model /tmp/run --out /tmp/aug-one-$k.hdf5 --transitions 200000 --device cuda \
+          --network-dtype bf16 --json 2>&1 | tail -1
+      done
+      cp /tmp/aug-multi-2.hdf5 /tmp/aug-multi.hdf5
+      $G data info /tmp/aug-multi.hdf5 --json | head -c 600; echo ;;
     warm-bf16) timeout 200 $A --network-dtype bf16 | tail -1 ;;
     export) $G gpu export /tmp/cache-out.tar && xz -T8 -6 -c /tmp/cache-out.tar > "$OUT/gpu-cache.tar.xz"; ls -la "$OUT" ;;
     *) echo "unknown part $part" ;;

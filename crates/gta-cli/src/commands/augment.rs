@@ -171,7 +171,8 @@ pub struct AugmentArgs {
     /// Generated transitions to write (default 5,000,000).
     #[arg(long)]
     transitions: Option<usize>,
-    /// Windows denoised per batch on the device (default 1000).
+    /// Windows denoised per batch on each device (default 1000; with `--devices`, a batch holds
+    /// this many windows per GPU).
     #[arg(long)]
     batch_windows: Option<usize>,
     /// How each window's condition is chosen.
@@ -360,6 +361,10 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<()> {
         }
         None => vec![init_device(args.device.parse()?, cfg.seed)?],
     };
+    // `batch_windows` is per device: each GPU keeps network calls of the size it runs best at
+    // (2 H100s: 8,754 transitions/s with 500 windows each, slower than one H100 with 1,000).
+    let mut cfg = cfg;
+    cfg.batch_windows *= devices.len();
     let (net, state) = checkpoint::load_ema(&last, &devices[0])?;
     if (state.horizon, state.transition_dim) != (set.horizon, set.row_dim()) {
         bail!(
