@@ -361,6 +361,16 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<()> {
         }
         None => vec![init_device(args.device.parse()?, cfg.seed)?],
     };
+    if cfg.sampler.network_dtype != gta_diffusion::sampler::NetworkDtype::F32
+        && args.devices.is_none()
+        && matches!(args.device.parse()?, DeviceKind::Cpu)
+    {
+        tracing::warn!(
+            "--network-dtype bf16 on the CPU: burn's CPU ops accumulate in bf16 there (less accurate \
+             than on CUDA, where gta's kernels and cuBLAS accumulate in f32) and are not faster; \
+             mixed precision is meant for GPUs"
+        );
+    }
     // `batch_windows` is per device: each GPU keeps network calls of the size it runs best at
     // (2 H100s: 8,754 transitions/s with 500 windows each, slower than one H100 with 1,000).
     let mut cfg = cfg;
