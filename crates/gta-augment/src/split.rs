@@ -27,16 +27,6 @@ impl<G: WindowGenerator + Send> SplitGenerator<G> {
         );
         Self { parts }
     }
-
-    /// Number of parts (devices).
-    pub fn len(&self) -> usize {
-        self.parts.len()
-    }
-
-    /// Always false (at least one part).
-    pub fn is_empty(&self) -> bool {
-        false
-    }
 }
 
 /// Window ranges of `batch` windows over `n` parts: sizes differ by at most one, larger first.

@@ -323,7 +323,7 @@ pub(crate) fn sha256_of(path: &Path) -> anyhow::Result<String> {
 /// Runs `gta augment`.
 pub fn run(args: AugmentArgs) -> anyhow::Result<()> {
     let run_cfg = read_run_config(&args.model.join("config.toml"))?;
-    let cfg = resolve(&args, &run_cfg)?;
+    let mut cfg = resolve(&args, &run_cfg)?;
     let dataset_path = args
         .dataset
         .clone()
@@ -373,7 +373,6 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<()> {
     }
     // `batch_windows` is per device: each GPU keeps network calls of the size it runs best at
     // (2 H100s: 8,754 transitions/s with 500 windows each, slower than one H100 with 1,000).
-    let mut cfg = cfg;
     cfg.batch_windows *= devices.len();
     let (net, state) = checkpoint::load_ema(&last, &devices[0])?;
     if (state.horizon, state.transition_dim) != (set.horizon, set.row_dim()) {

@@ -34,7 +34,7 @@ pub fn untile(tensor: CubeTensor) -> CubeTensor {
 
 /// gta patch: `GTA_TRACE_COPIES=1` prints the shape and strides of every tensor made contiguous
 /// by a copy (to find where the copies of a model's forward come from).
-fn trace_copy(what: &str, tensor: &CubeTensor) {
+pub(crate) fn trace_copy(what: &str, tensor: &CubeTensor) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var("GTA_TRACE_COPIES").is_ok_and(|v| v == "1")) {
         eprintln!(

@@ -319,14 +319,7 @@ pub fn reshape(tensor: CubeTensor, shape: Shape) -> CubeTensor {
         ReshapeAction::Recompute => (),
     }
     // gta patch: GTA_TRACE_COPIES=1 names the reshapes that copy.
-    if std::env::var("GTA_TRACE_COPIES").is_ok_and(|v| v == "1") {
-        eprintln!(
-            "gta-copy reshape {:?} strides {:?} -> {:?}",
-            tensor.meta.shape(),
-            tensor.meta.strides(),
-            shape
-        );
-    }
+    crate::kernel::trace_copy("reshape", &tensor);
 
     let out = empty_device_dtype(
         tensor.client.clone(),
