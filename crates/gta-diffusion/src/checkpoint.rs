@@ -52,6 +52,13 @@ fn ckpt_err(path: &Path, what: impl std::fmt::Display) -> DiffusionError {
 /// Writes the trainer's state to `parent/step_NNNNNNNNN/` (temporary folder, then rename) and
 /// returns that path. An existing checkpoint of the same step is replaced.
 pub fn save(trainer: &Trainer, parent: &Path) -> Result<PathBuf, DiffusionError> {
+    if trainer.optimizer_is_stale() {
+        return Err(ckpt_err(
+            parent,
+            "the optimizer's step counters lag behind the replayed CUDA-graph steps; call \
+             Trainer::sync_optimizer before saving (Trainer::train does)",
+        ));
+    }
     std::fs::create_dir_all(parent).map_err(|e| DiffusionError::io(parent, e))?;
     let name = checkpoint_name(trainer.step_count());
     let tmp = parent.join(format!(".{name}.tmp"));
@@ -221,7 +228,8 @@ pub fn load(dir: &Path, data: &TrainData, device: &Device) -> Result<Trainer, Di
     let ema = load_net("ema.bpk")?;
     let mut trainer = Trainer::with_model(state.config.clone(), data, model, device)?;
     let path = dir.join("optim.bpk");
-    let optim = build_optimizer(&state.config)
+    let optim = trainer
+        .fresh_optimizer()
         .load(&path)
         .map_err(|e| ckpt_err(&path, e))?;
     let model = trainer.model().clone();

@@ -52,6 +52,11 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Run seed (42 in the reference): model init, window order, noise.
     pub seed: u64,
+    /// Capture the optimizer step (forward, backward, clipping, Adam) as one CUDA graph and
+    /// replay it every step (true). Applies on one CUDA device; the CPU and data-parallel
+    /// training always launch op by op. The numbers are the same either way; the graph removes
+    /// the host's cost per kernel launch (`docs/gpu.md`). `GTA_CUDA_GRAPH=0` turns it off too.
+    pub cuda_graph: bool,
 }
 
 impl Default for TrainConfig {
@@ -71,6 +76,7 @@ impl Default for TrainConfig {
             checkpoint_every: 200_000,
             log_every: 1_000,
             seed: 42,
+            cuda_graph: true,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! `ConvTranspose2d.weight` is `[C_in, C_out, kh, kw]`, both biases are `[C_out]`.
 
 use burn::tensor::ops::PadMode;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use gta_nn::kernels::{Im2col, im2col};
 
 /// `burn::tensor::module::conv2d` with dilation 1 and groups 1 as im2col + one matmul.
@@ -171,9 +171,7 @@ pub fn conv_transpose2d_gemm(
             }
         }
     }
-    let device = weight.device();
-    let n_index = index.len();
-    let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n_index]), &device);
+    let index = gather_index(index, &weight.device());
     let wm = weight
         .reshape([c_in, c_out, kh * kw])
         .pad([(0, 1)], PadMode::Constant(0.0))
@@ -205,4 +203,26 @@ pub fn conv_transpose2d_gemm(
     y.reshape([b, c_out, sh, sw, mh, mw])
         .permute([0, 1, 4, 2, 5, 3])
         .reshape([b, c_out, ph.out, pw.out])
+}
+
+thread_local! {
+    /// The weight-gather indices already on a device, per (indices, device): uploaded once, so a
+    /// training step writes nothing from the host (a captured CUDA graph may not contain host
+    /// writes, `crate::graph_step`).
+    static GATHER_INDEX: std::cell::RefCell<Vec<(Vec<i64>, Device, Tensor<1, Int>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `index` as an Int tensor on `device`, from the cache when it was uploaded before.
+fn gather_index(index: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    GATHER_INDEX.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, _, t)) = cache.iter().find(|(i, d, _)| *i == index && d == device) {
+            return t.clone();
+        }
+        let n = index.len();
+        let t = Tensor::<1, Int>::from_data(TensorData::new(index.clone(), [n]), device);
+        cache.push((index, device.clone(), t.clone()));
+        t
+    })
 }

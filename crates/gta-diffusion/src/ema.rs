@@ -74,7 +74,10 @@ impl ModuleMapper for Blend {
         param.map(|ema| {
             let theta = theta.reshape(ema.shape());
             if decay == 0.0 {
-                theta
+                // A copy in a buffer of its own (×1 is exact): `theta` is a view of the online
+                // weights, which a captured training step updates in place
+                // (`crate::graph_step`), so sharing its buffer would make the EMA follow them.
+                theta.mul_scalar(1.0)
             } else {
                 // ema-pytorch's `lerp_`: exact when ema == θ (frozen buffers stay bit-identical);
                 // one fused kernel on CUDA.

@@ -1,16 +1,87 @@
 //! Global-L2-norm gradient clipping as PyTorch's `clip_grad_norm_` (method.md §5), computed on
 //! the device. burn's own clipping works per tensor, so it is written here.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-/// Collects every gradient flattened, for one sum of squares over their concatenation: three
-/// launches (cat, square, sum) plus one slice write per tensor, where a square, a sum and an add
-/// per tensor cost ≈ 950 of the ≈ 4,150 launches of a MixerUnet step (318 parameter tensors;
-/// the step is bound by launch overhead, `benchmarks/RESULTS.md`, session 5).
+/// Elements each parameter's segment of a flat buffer is aligned to: 128 f32 = 512 bytes, the
+/// alignment of CubeCL's CUDA buffers. burn's CubeCL backend slices a tensor as a view only at
+/// such offsets (and copies otherwise), so every segment of an aligned flat buffer is a view.
+pub const ALIGN: usize = 128;
+
+/// Row length of the two-stage norm reduction ([`flat_norm`]); flat buffers are padded to a
+/// multiple of it.
+pub const NORM_ROW: usize = 1024;
+
+/// Where each parameter lives in a flat, zero-padded buffer holding all of a module's
+/// parameters (or their gradients, or Adam moments) end to end, in the module's visiting order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlatLayout {
+    /// The parameters, in visiting order.
+    pub ids: Vec<ParamId>,
+    /// Offset of each parameter's segment (a multiple of [`ALIGN`]).
+    pub offsets: Vec<usize>,
+    /// Number of elements of each parameter.
+    pub lens: Vec<usize>,
+    /// End of the last segment (a multiple of [`ALIGN`]); the buffer is [`Self::len`] long and
+    /// the gaps hold zeros.
+    pub total: usize,
+}
+
+impl FlatLayout {
+    /// Length of the flat buffer: [`Self::total`] rounded up to a multiple of [`NORM_ROW`].
+    pub fn len(&self) -> usize {
+        self.total.div_ceil(NORM_ROW) * NORM_ROW
+    }
+
+    /// Whether no parameter was added.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Appends a parameter of `n` elements.
+    pub fn push(&mut self, id: ParamId, n: usize) {
+        self.ids.push(id);
+        self.offsets.push(self.total);
+        self.lens.push(n);
+        self.total += n.div_ceil(ALIGN) * ALIGN;
+    }
+
+    /// Segment `k` of `flat` as a tensor of `shape` (its parameter's), sharing `flat`'s buffer
+    /// ([`gta_nn::kernels::flat_view`]; burn's `slice` would copy unaligned ends on the GPU).
+    pub fn segment<const D: usize>(
+        &self,
+        flat: &Tensor<1>,
+        k: usize,
+        shape: burn::tensor::Shape,
+    ) -> Tensor<D> {
+        assert_eq!(shape.num_elements(), self.lens[k], "segment {k}: size");
+        gta_nn::kernels::flat_view(flat, self.offsets[k], shape)
+    }
+
+    /// `parts` (one per parameter, in order, with its length) written into a zero buffer: one
+    /// fill plus one in-place slice write per part.
+    pub fn gather(&self, parts: Vec<Tensor<1>>) -> Tensor<1> {
+        assert_eq!(parts.len(), self.ids.len(), "one part per parameter");
+        let first = parts.first().expect("at least one parameter");
+        let opts = (&first.device(), first.dtype());
+        let mut flat = Tensor::<1>::zeros([self.len()], opts);
+        for (k, part) in parts.into_iter().enumerate() {
+            let o = self.offsets[k];
+            flat = flat.slice_assign([o..o + self.lens[k]], part);
+        }
+        flat
+    }
+}
+
+/// Collects every gradient flattened, for one sum of squares over their concatenation: a fill,
+/// a square, a sum, plus one slice write per tensor, where a square, a sum and an add per tensor
+/// cost ≈ 950 of the ≈ 4,150 launches of a MixerUnet step (318 parameter tensors; the step was
+/// bound by launch overhead, `benchmarks/RESULTS.md`, session 5).
 struct Flattened<'a> {
     grads: &'a GradientsParams,
+    layout: FlatLayout,
     parts: Vec<Tensor<1>>,
 }
 
@@ -18,44 +89,77 @@ impl ModuleVisitor for Flattened<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
             let n = g.shape().num_elements();
+            self.layout.push(param.id, n);
             self.parts.push(g.reshape([n]));
         }
     }
 }
 
-/// Replaces every gradient by its part of the scaled concatenation (views: no launch), in the
-/// order [`Flattened`] visited them.
+/// Replaces every gradient by its segment of the scaled flat buffer (views: no launch on the
+/// GPU), in the order [`Flattened`] visited them.
 struct Rescaled<'a> {
     grads: &'a mut GradientsParams,
     flat: Tensor<1>,
-    offset: usize,
+    layout: &'a FlatLayout,
+    k: usize,
 }
 
 impl ModuleVisitor for Rescaled<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.remove::<D>(param.id) {
-            let shape = g.shape();
-            let n = shape.num_elements();
-            let part = self.flat.clone().slice([self.offset..self.offset + n]);
-            self.offset += n;
-            self.grads.register::<D>(param.id, part.reshape(shape));
+            debug_assert_eq!(self.layout.ids[self.k], param.id);
+            let part = self.layout.segment::<D>(&self.flat, self.k, g.shape());
+            self.k += 1;
+            self.grads.register::<D>(param.id, part);
         }
     }
 }
 
-/// All gradients of `module`'s parameters, flattened and concatenated (visiting order).
-fn concatenated<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
+/// All gradients of `module`'s parameters in one aligned, zero-padded flat buffer (visiting
+/// order), and its layout; `None` when no parameter has a gradient.
+pub fn concatenated<M: Module>(
+    module: &M,
+    grads: &GradientsParams,
+) -> Option<(Tensor<1>, FlatLayout)> {
     let mut v = Flattened {
         grads,
+        layout: FlatLayout::default(),
         parts: Vec::new(),
     };
     module.visit(&mut v);
-    (!v.parts.is_empty()).then(|| Tensor::cat(v.parts, 0))
+    (!v.parts.is_empty()).then(|| (v.layout.gather(v.parts), v.layout))
+}
+
+/// L2 norm of a flat buffer, as a (1,) tensor. A length that is a multiple of [`NORM_ROW`] is
+/// summed in two stages, rows of [`NORM_ROW`] and then the row sums: burn's one-stage sum of
+/// all 29.7M squared gradients of a MixerUnet ran at ≈ 74 GB/s on an H100 (1.6 ms, 5% of a
+/// captured training step; session-7 kernel profile in `benchmarks/RESULTS.md`), the row sums
+/// run at memory speed.
+pub fn flat_norm(flat: &Tensor<1>) -> Tensor<1> {
+    let n = flat.dims()[0];
+    let squares = flat.clone().powi_scalar(2);
+    if n >= NORM_ROW && n.is_multiple_of(NORM_ROW) {
+        squares
+            .reshape([n / NORM_ROW, NORM_ROW])
+            .sum_dim(1)
+            // Along an axis again: a full `sum` is the slow one-stage kernel.
+            .sum_dim(0)
+            .reshape([1])
+            .sqrt()
+    } else {
+        squares.sum().sqrt()
+    }
+}
+
+/// The clipping factor `min(1, max_norm / (‖g‖ + 1e-6))` of PyTorch's `clip_grad_norm_`, as a
+/// (1,) device tensor.
+pub fn clip_coef(norm: Tensor<1>, max_norm: f64) -> Tensor<1> {
+    (norm + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0)
 }
 
 /// Global L2 norm of all gradients of `module`'s parameters, as a (1,) device tensor.
 pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
-    Some(concatenated(module, grads)?.powi_scalar(2).sum().sqrt())
+    Some(flat_norm(&concatenated(module, grads)?.0))
 }
 
 /// Scales all gradients by `min(1, max_norm / (‖g‖ + 1e-6))` and returns the pre-clip norm.
@@ -65,16 +169,14 @@ pub fn clip_global_norm<M: Module>(
     grads: &mut GradientsParams,
     max_norm: f64,
 ) -> Option<Tensor<1>> {
-    let flat = concatenated(module, grads)?;
-    let norm = flat.clone().powi_scalar(2).sum().sqrt();
-    let coef = (norm.clone() + 1e-6)
-        .recip()
-        .mul_scalar(max_norm)
-        .clamp_max(1.0);
+    let (flat, layout) = concatenated(module, grads)?;
+    let norm = flat_norm(&flat);
+    let coef = clip_coef(norm.clone(), max_norm);
     let mut v = Rescaled {
         grads,
         flat: flat * coef,
-        offset: 0,
+        layout: &layout,
+        k: 0,
     };
     module.visit(&mut v);
     Some(norm)

@@ -21,6 +21,7 @@ pub mod ema;
 pub mod embedding;
 pub mod error;
 pub mod grad;
+pub(crate) mod graph_step;
 pub mod guidance;
 pub mod import;
 pub mod mixer_unet;

@@ -456,8 +456,21 @@ impl MixerBlock {
         let f = f.reshape([b, h, c, w]).swap_dims(1, 2);
         // Temporal branch on (B, C, W, H), from the same x.
         let t = layer_norm(&self.ln_time, x.clone().swap_dims(2, 3));
-        let t = self.time_fc2.forward(linear_gelu(&self.time_fc1, t));
-        let mut y = f + t.swap_dims(2, 3);
+        let t = self
+            .time_fc2
+            .forward(linear_gelu(&self.time_fc1, t))
+            .swap_dims(2, 3);
+        // Both branch outputs are permuted views ((B, H, C, W) and (B, C, W, H) in memory). An add
+        // may write in place into an operand it owns alone, and the block output would keep that
+        // permuted layout, so every later reshape of it (the 1×1 convs, the next block) copied it;
+        // holding both operands makes the add write a fresh (B, C, H, W) tensor instead
+        // (`GTA_FRESH_SUM=0` restores the in-place add, for measurements).
+        let mut y = if fresh_sum() {
+            let _held = (f.clone(), t.clone());
+            f + t
+        } else {
+            f + t
+        };
         if let Some(conv) = &self.out_conv {
             y = conv.forward(y);
         }
@@ -471,6 +484,19 @@ impl MixerBlock {
             None => y + x,
         }
     }
+}
+
+/// Whether training computes q, k and v as three products (unless `GTA_SPLIT_QKV=0`, which
+/// restores one product and `chunk`, for measurements).
+fn split_qkv_weight() -> bool {
+    static SPLIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPLIT.get_or_init(|| !std::env::var("GTA_SPLIT_QKV").is_ok_and(|v| v == "0"))
+}
+
+/// Whether the MixerBlock's branch sum writes a fresh contiguous tensor (unless `GTA_FRESH_SUM=0`).
+fn fresh_sum() -> bool {
+    static FRESH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FRESH.get_or_init(|| !std::env::var("GTA_FRESH_SUM").is_ok_and(|v| v == "0"))
 }
 
 /// `GELU(Linear(x))` (exact GELU) with the bias add fused into the activation: one kernel each
@@ -522,18 +548,37 @@ impl AttnBlock {
             }
             _ => self.norm.forward(x.clone()),
         };
-        let qkv = self.to_qkv.forward(normed);
-        let hidden = qkv.dims()[1] / 3;
+        let wqkv = self.to_qkv.weight.val();
+        let [three_hidden, c_in] = wqkv.dims();
+        let hidden = three_hidden / 3;
         let dh = hidden / self.heads;
-        let mut parts = qkv.reshape([b, 3 * self.heads, dh, n]).chunk(3, 1);
-        let v = parts.pop().unwrap();
-        let k = parts.pop().unwrap();
+        let (q, k, v) = if wqkv.is_autodiff() && split_qkv_weight() {
+            // Training: one product per row block of the qkv weight. Splitting one qkv product
+            // with `chunk` costs its backward, per chunk, a zero tensor the size of the whole qkv
+            // activation, a slice write and an add: ≈ 11 qkv-sized passes per attention block,
+            // about 6 GB a step (session-7 fill trace, `benchmarks/RESULTS.md`). Slicing the
+            // weight moves that zero-fill-and-add onto the [3·hidden, C] weight gradient instead.
+            let x = normed.reshape([b, c_in, n]);
+            let part = |i: usize| {
+                wqkv.clone()
+                    .slice([i * hidden..(i + 1) * hidden])
+                    .reshape([1, hidden, c_in])
+                    .matmul(x.clone())
+                    .reshape([b, self.heads, dh, n])
+            };
+            (part(0), part(1), part(2))
+        } else {
+            let qkv = self.to_qkv.forward(normed);
+            let mut parts = qkv.reshape([b, 3 * self.heads, dh, n]).chunk(3, 1);
+            let v = parts.pop().unwrap();
+            let k = parts.pop().unwrap();
+            (parts.pop().unwrap(), k, v)
+        };
         let k = if gta_nn::kernels::enabled("softmax") {
             softmax_last(k)
         } else {
             softmax(k, 3)
         };
-        let q = parts.pop().unwrap();
         // context[d, e] = Σ_n k[d, n] v[e, n];  out[e, n] = Σ_d context[d, e] q[d, n].
         let context = k.matmul(v.swap_dims(2, 3));
         let out = context.swap_dims(2, 3).matmul(q).reshape([b, hidden, h, w]);

@@ -15,6 +15,8 @@ use crate::data_parallel::DataParallel;
 use crate::denoiser::{Denoiser, DenoiserConfig};
 use crate::edm::{TrainNoise, edm_loss, loss_mask};
 use crate::error::DiffusionError;
+use crate::graph_step::GraphStep;
+use gta_nn::optim::StateAccess;
 
 /// One progress report, emitted every `log_every` steps and at the end of [`Trainer::train`].
 #[derive(Clone, Debug, PartialEq)]
@@ -60,8 +62,17 @@ pub fn init_model(
 /// Adam with the run's β1, β2, ε and no weight decay (method.md §5; burn's defaults differ);
 /// one fused kernel per parameter tensor on CUDA ([`gta_nn::optim`]).
 pub(crate) fn build_optimizer(config: &DiffusionConfig) -> ModuleOptimizer {
+    build_optimizer_with(config, None)
+}
+
+/// [`build_optimizer`] whose fused Adam carries `access` (the captured step moves the moments
+/// through it, see [`crate::graph_step`]); it behaves exactly as the plain one otherwise.
+pub(crate) fn build_optimizer_with(
+    config: &DiffusionConfig,
+    access: Option<StateAccess>,
+) -> ModuleOptimizer {
     let t = &config.train;
-    gta_nn::optim::adam(t.beta_1 as f32, t.beta_2 as f32, t.epsilon as f32)
+    gta_nn::optim::adam_with(t.beta_1 as f32, t.beta_2 as f32, t.epsilon as f32, access)
 }
 
 /// A training run: the online model (autodiff), its EMA, the optimizer, the data on the device
@@ -78,6 +89,18 @@ pub struct Trainer {
     /// The other replicas and their worker threads when training on several devices
     /// ([`Trainer::enable_data_parallel`]); `None` on one device.
     parallel: Option<DataParallel>,
+    /// The state access shared with `optim`'s fused Adam (the captured step's moments).
+    access: StateAccess,
+    /// Ordinary steps since the run was created or restored (the captured step needs one).
+    ordinary_steps: u64,
+    /// The captured (CUDA-graph) step, once the run uses it ([`crate::graph_step`]).
+    graph: Option<GraphStep>,
+    /// Whether the captured step is used (config, environment and device; see
+    /// [`crate::graph_step::enabled`]).
+    graph_enabled: bool,
+    /// The optimizer's states lag behind the captured step's flat buffers until
+    /// [`Trainer::sync_optimizer`] runs.
+    optim_stale: bool,
 }
 
 /// The host-side random inputs of one optimizer step (or of one shard of it): window indices and
@@ -148,26 +171,43 @@ impl ShardEnv {
         inputs: &StepInputs,
     ) -> (Tensor<1>, GradientsParams) {
         let b = inputs.idx.len();
-        let ad = self.device.clone().autodiff();
-        let idx =
-            Tensor::<1, Int>::from_data(TensorData::new(inputs.idx.clone(), [b]), &self.device);
-        let (x0, cond) = self.data.batch(idx);
+        let dev = &self.device;
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(inputs.idx.clone(), [b]), dev);
         let draw = &inputs.draw;
-        let sigma = Tensor::<1>::from_data(TensorData::new(draw.sigma.clone(), [b]), &ad);
+        let sigma = Tensor::<1>::from_data(TensorData::new(draw.sigma.clone(), [b]), dev);
         let noise = Tensor::<3>::from_data(
             TensorData::new(draw.noise.clone(), [b, self.horizon, self.width]),
-            &ad,
+            dev,
         );
+        let keep = if self.conditional {
+            Tensor::<2>::from_data(TensorData::new(draw.keep.clone(), [b, 1]), dev)
+        } else {
+            Tensor::ones([b, 1], dev)
+        };
+        self.loss_and_grads_on(model, idx, sigma, noise, keep)
+    }
+
+    /// [`Self::loss_and_grads`] on inputs already on the device (plain, non-autodiff tensors):
+    /// window indices (B,), σ (B,), noise (B, T, D) and the condition keep mask (B, 1), unused
+    /// for an unconditional model. Launches kernels only (the captured step, `graph_step`).
+    pub fn loss_and_grads_on(
+        &self,
+        model: &Denoiser,
+        idx: Tensor<1, Int>,
+        sigma: Tensor<1>,
+        noise: Tensor<3>,
+        keep: Tensor<2>,
+    ) -> (Tensor<1>, GradientsParams) {
+        let (x0, cond) = self.data.batch(idx);
+        let (sigma, noise) = (sigma.autodiff(), noise.autodiff());
         let (cond, keep) = if self.conditional {
-            let keep = Tensor::<2>::from_data(TensorData::new(draw.keep.clone(), [b, 1]), &ad);
-            (Some(cond.autodiff()), Some(keep))
+            (Some(cond.autodiff()), Some(keep.autodiff()))
         } else {
             (None, None)
         };
-        let mask = self
-            .mask
-            .clone()
-            .unwrap_or_else(|| Tensor::ones([self.horizon, self.width], &ad));
+        let mask = self.mask.clone().unwrap_or_else(|| {
+            Tensor::ones([self.horizon, self.width], &self.device.clone().autodiff())
+        });
         let loss = edm_loss(
             model,
             x0.autodiff(),
@@ -262,7 +302,9 @@ impl Trainer {
         });
         let model = model.valid().train();
         let ema = model.valid();
-        let optim = build_optimizer(&config);
+        let access = StateAccess::default();
+        let optim = build_optimizer_with(&config, Some(access.clone()));
+        let graph_enabled = crate::graph_step::enabled(&config, &device, false);
         let sampler = WindowSampler::new(config.train.seed, data.num_windows());
         let env = ShardEnv {
             device,
@@ -281,6 +323,11 @@ impl Trainer {
             sampler,
             step: 0,
             parallel: None,
+            access,
+            ordinary_steps: 0,
+            graph: None,
+            graph_enabled,
+            optim_stale: false,
             config,
         })
     }
@@ -315,8 +362,53 @@ impl Trainer {
         (self.env.horizon, self.env.width)
     }
 
+    /// The optimizer. After replayed (CUDA-graph) steps its saved step counters lag until
+    /// [`Trainer::sync_optimizer`]; [`Trainer::optimizer_is_stale`] says so.
     pub(crate) fn optimizer(&self) -> &ModuleOptimizer {
         &self.optim
+    }
+
+    /// A fresh optimizer of this run's kind, wired to the captured step's switch (for loading a
+    /// saved state into).
+    pub(crate) fn fresh_optimizer(&self) -> ModuleOptimizer {
+        build_optimizer_with(&self.config, Some(self.access.clone()))
+    }
+
+    /// Whether captured steps left the optimizer's states behind (a checkpoint written now would
+    /// hold old moments and step counters).
+    pub fn optimizer_is_stale(&self) -> bool {
+        self.optim_stale
+    }
+
+    /// Makes the optimizer's states those of the captured step (views of its flat moments, its
+    /// step counter; no kernel runs). Called before every checkpoint by [`Trainer::train`].
+    pub fn sync_optimizer(&mut self) {
+        let Some(graph) = self.graph.as_mut().filter(|_| self.optim_stale) else {
+            return;
+        };
+        let model = self.model.take().expect("model present between steps");
+        self.model = Some(graph.sync(model, &mut self.optim, &self.access));
+        self.optim_stale = false;
+    }
+
+    /// Whether the run's steps go through the captured CUDA-graph step (after the first one):
+    /// one CUDA device, `[train] cuda_graph` on and `GTA_CUDA_GRAPH` not `0`
+    /// ([`crate::graph_step`]).
+    pub fn uses_cuda_graph(&self) -> bool {
+        self.graph_enabled && self.parallel.is_none()
+    }
+
+    /// Use the captured step on this run whatever the device (the CPU re-runs its closure):
+    /// lets the tests compare it with the ordinary step.
+    #[cfg(test)]
+    pub(crate) fn force_graph_step(&mut self) {
+        self.graph_enabled = true;
+    }
+
+    /// Whether steps now go through the capturable path.
+    #[cfg(test)]
+    pub(crate) fn uses_graph_step(&self) -> bool {
+        self.graph.is_some()
     }
 
     pub(crate) fn restore(
@@ -332,6 +424,12 @@ impl Trainer {
         self.optim = optim;
         self.sampler = sampler;
         self.step = step;
+        // A new optimizer state: the next step is an ordinary one again (it re-creates the
+        // capture's preconditions), and the counters are those just loaded.
+        self.graph = None;
+        self.access.reset();
+        self.ordinary_steps = 0;
+        self.optim_stale = false;
         if let Some(parallel) = &mut self.parallel {
             parallel.resync(
                 self.model.as_ref().expect("model just restored"),
@@ -438,7 +536,35 @@ impl Trainer {
                 }
                 (out.model, out.loss, out.norm)
             }
+            // The captured step, once an ordinary step has created the Adam states.
+            None if self.graph_enabled && self.ordinary_steps > 0 => {
+                let model = match self.graph {
+                    Some(_) => model,
+                    None => {
+                        let batch = inputs.idx.len();
+                        let (graph, model) = GraphStep::enter(
+                            &self.env,
+                            batch,
+                            model,
+                            &mut self.optim,
+                            &self.access,
+                        );
+                        self.graph = Some(graph);
+                        model
+                    }
+                };
+                let graph = self.graph.as_mut().expect("entered above");
+                let (model, loss, norm) =
+                    graph.step(&self.env, &self.config, self.step, model, &inputs);
+                self.optim_stale = true;
+                if let Some(decay) = decay {
+                    let ema = std::mem::replace(&mut self.ema, model.valid());
+                    self.ema = crate::ema::blend(ema, &model.valid(), decay);
+                }
+                (model, loss, norm)
+            }
             None => {
+                self.ordinary_steps += 1;
                 let (loss, grads) = self.env.loss_and_grads(&model, &inputs);
                 let (model, norm) = clip_and_step(
                     &self.config,
@@ -530,6 +656,7 @@ impl Trainer {
                 t0 = Instant::now();
             }
             if self.step.is_multiple_of(ckpt_every) || self.step == until_step {
+                self.sync_optimizer();
                 on_checkpoint(self)?;
             }
         }

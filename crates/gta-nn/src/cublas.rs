@@ -188,12 +188,23 @@ static PROBED: AtomicBool = AtomicBool::new(false);
 static DISABLED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
-    /// One cuBLAS handle per CUDA context used from this thread.
-    static HANDLES: RefCell<HashMap<usize, usize>> = RefCell::new(HashMap::new());
+    /// One cuBLAS handle per CUDA context used from this thread, with its workspace
+    /// (handle, device pointer).
+    static HANDLES: RefCell<HashMap<usize, (usize, u64)>> = RefCell::new(HashMap::new());
 }
 
-/// Makes the stream's context current on this thread and returns this thread's handle for it.
-fn handle_for(stream: drv::CUstream) -> Result<cb::cublasHandle_t, String> {
+/// Bytes of the workspace each cuBLAS handle gets (NVIDIA's recommendation for Hopper).
+///
+/// Set explicitly because since CUDA 12.2 cuBLAS otherwise takes its workspace with
+/// `cudaMallocAsync`, which inside a CUDA-graph capture becomes a memory node, and CubeCL refuses
+/// to instantiate a graph holding one (the captured training step, `gta_diffusion::graph_step`).
+/// The buffer is allocated once per handle, before any capture, outside CubeCL's pools, and
+/// lives as long as the process.
+const WORKSPACE_BYTES: usize = 32 << 20;
+
+/// Makes the stream's context current on this thread and returns this thread's handle for it
+/// and the handle's workspace.
+fn handle_for(stream: drv::CUstream) -> Result<(cb::cublasHandle_t, u64), String> {
     let mut ctx: drv::CUcontext = std::ptr::null_mut();
     let mut cur: drv::CUcontext = std::ptr::null_mut();
     unsafe {
@@ -211,16 +222,21 @@ fn handle_for(stream: drv::CUstream) -> Result<cb::cublasHandle_t, String> {
     }
     HANDLES.with(|h| {
         let mut h = h.borrow_mut();
-        if let Some(&handle) = h.get(&(ctx as usize)) {
-            return Ok(handle as cb::cublasHandle_t);
+        if let Some(&(handle, workspace)) = h.get(&(ctx as usize)) {
+            return Ok((handle as cb::cublasHandle_t, workspace));
         }
         let mut handle: cb::cublasHandle_t = std::ptr::null_mut();
         let st = unsafe { cb::cublasCreate_v2(&mut handle) };
         if st != cb::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
             return Err(format!("cublasCreate: {st:?}"));
         }
-        h.insert(ctx as usize, handle as usize);
-        Ok(handle)
+        let mut workspace: drv::CUdeviceptr = 0;
+        let rc = unsafe { drv::cuMemAlloc_v2(&mut workspace, WORKSPACE_BYTES) };
+        if rc != drv::CUresult::CUDA_SUCCESS {
+            return Err(format!("cuMemAlloc of the cuBLAS workspace: {rc:?}"));
+        }
+        h.insert(ctx as usize, (handle as usize, workspace));
+        Ok((handle, workspace))
     })
 }
 
@@ -323,7 +339,7 @@ fn enqueue(call: &Call, [ra, rb, rc]: [Ptr; 3]) -> Result<(), String> {
     if stream.is_null() || ra.1 != stream || rb.1 != stream {
         return Err("operands on different streams".into());
     }
-    let handle = handle_for(stream)?;
+    let (handle, workspace) = handle_for(stream)?;
     let op = |t: bool| {
         if t {
             cb::cublasOperation_t::CUBLAS_OP_T
@@ -336,6 +352,12 @@ fn enqueue(call: &Call, [ra, rb, rc]: [Ptr; 3]) -> Result<(), String> {
     let st = unsafe { cb::cublasSetStream_v2(handle, stream as cb::cudaStream_t) };
     if st != cb::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
         return Err(format!("cublasSetStream: {st:?}"));
+    }
+    // cublasSetStream resets the workspace to cuBLAS's own pool, so set ours after it.
+    let st =
+        unsafe { cb::cublasSetWorkspace_v2(handle, workspace as *mut c_void, WORKSPACE_BYTES) };
+    if st != cb::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+        return Err(format!("cublasSetWorkspace: {st:?}"));
     }
     let mut st = cb::cublasStatus_t::CUBLAS_STATUS_SUCCESS;
     for lp in 0..p.loops as u64 {

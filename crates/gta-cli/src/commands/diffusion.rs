@@ -327,7 +327,8 @@ pub struct BenchTrainArgs {
     /// Timed steps.
     #[arg(long, default_value_t = 20)]
     steps: u64,
-    /// Untimed warm-up steps (kernel compilation, autotune), each synchronized.
+    /// Untimed warm-up steps (kernel compilation, autotune), each synchronized. On CUDA the
+    /// third step captures the training step as a CUDA graph, so keep at least 3 there.
     #[arg(long, default_value_t = 3)]
     warmup: u64,
     /// Float dtype of every tensor (weights, activations, optimizer state): f32 (the default and
@@ -437,11 +438,13 @@ pub fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
         peak,
     } = time_trainer(&mut trainer, args.warmup, args.steps)?;
     let ratio = steps_per_s / OFFICIAL_STEPS_PER_S;
+    let cuda_graph = trainer.uses_cuda_graph();
     if args.json {
         let v = serde_json::json!({
             "bench": "diffusion-train",
             "device": kind.to_string(),
             "batch": args.batch,
+            "cuda_graph": cuda_graph,
             "float_dtype": args.float_dtype,
             "matmul_precision": gta_nn::precision::matmul_precision().as_str(),
             "matmul": gta_nn::precision::matmul_route(),
@@ -461,8 +464,14 @@ pub fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
         println!("{v}");
     } else {
         println!(
-            "diffusion-train: MixerUnet D=24 T=32 ({params} params), batch {}, {}, device {kind}",
-            args.batch, args.float_dtype
+            "diffusion-train: MixerUnet D=24 T=32 ({params} params), batch {}, {}, device {kind}, {}",
+            args.batch,
+            args.float_dtype,
+            if cuda_graph {
+                "step captured as a CUDA graph"
+            } else {
+                "op by op"
+            }
         );
         println!(
             "warm-up: {} steps in {warmup_s:.2} s (first step {first_step_s:.2} s)",

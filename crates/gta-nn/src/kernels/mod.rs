@@ -40,7 +40,9 @@ use burn::tensor::Shape;
 
 pub use bias_gelu::{BiasGeluOps, bias_gelu};
 pub use channel_sum::{ChannelSumOps, channel_sum};
-pub use fused_update::{AdamScalars, FusedUpdateOps, adam_update, axpby, lerp};
+pub use fused_update::{
+    AdamScalars, FusedUpdateOps, adam_flat, adam_update, axpby, copy_into, flat_view, lerp,
+};
 pub use im2col::{Im2col, Im2colOps, im2col};
 pub use layer_norm::{SHORT_ROW_MAX, ShortLnOps, channel_norm, short_layer_norm};
 pub use mixer_tail::{MixerTailOps, TemporalMlp, mixer_tail};

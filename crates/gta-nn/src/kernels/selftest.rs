@@ -203,6 +203,7 @@ fn adam_checks(out: &mut Vec<Check>, device: &Device) {
         beta_1: 0.9,
         beta_2: 0.999,
         epsilon: 1e-8,
+        access: None,
     });
     for _ in 0..3 {
         let x = Tensor::<2>::random([64, 300], Distribution::Normal(0.0, 1.0), &ad);
@@ -213,6 +214,30 @@ fn adam_checks(out: &mut Vec<Check>, device: &Device) {
         let gb = GradientsParams::from_grads(gb, &b);
         b = fused.step(1e-3, b, gb);
     }
+    // The flat clipped step of a captured training step (in place on CUDA) against the
+    // per-tensor kernel on the clipped gradient.
+    let n = 100_003;
+    let r = |std: f64| Tensor::<1>::random([n], Distribution::Normal(0.0, std), device);
+    let (p, g, m) = (r(1.0), r(0.1), r(0.01));
+    let v = r(0.001).abs();
+    let s = crate::kernels::AdamScalars::new(0.9, 0.99, 1e-8, 7, 3e-4);
+    let (want, _, _) = crate::kernels::adam_update(
+        p.clone().mul_scalar(1.0),
+        g.clone().mul_scalar(0.37),
+        m.clone().mul_scalar(1.0),
+        v.clone().mul_scalar(1.0),
+        s,
+    );
+    let scalars = Tensor::<1>::from_floats([s.lr as f32, s.combined_factor, s.eps_hat], device);
+    let coef = Tensor::<1>::from_floats([0.37], device);
+    let (got, _, _) = crate::kernels::adam_flat(p, g, m, v, coef, scalars, 0.9, 0.99);
+    check(
+        out,
+        "adam flat, clipped, device scalars".into(),
+        got,
+        want,
+        1e-7,
+    );
     check(
         out,
         "adam 3 steps: weight".into(),
@@ -227,6 +252,26 @@ fn adam_checks(out: &mut Vec<Check>, device: &Device) {
         bb.inner(),
         ab.inner(),
         1e-6,
+    );
+}
+
+/// A parameter-shaped view of a flat buffer (size not a multiple of 128) shares the buffer: a
+/// write into the flat buffer shows through it (the captured training step relies on this).
+fn flat_view_checks(out: &mut Vec<Check>, device: &Device) {
+    if *device == Device::flex() {
+        return; // the CPU backend's copy_into returns new values instead of writing in place
+    }
+    let flat = Tensor::<1>::random([1024], Distribution::Normal(0.0, 1.0), device);
+    let view: Tensor<2> = crate::kernels::flat_view(&flat, 256, [7, 13].into());
+    let fresh = Tensor::<1>::random([1024], Distribution::Normal(0.0, 1.0), device);
+    let want = fresh.clone().slice([256..256 + 91]).reshape([7, 13]);
+    crate::kernels::copy_into(flat.clone(), fresh);
+    check(
+        out,
+        "flat view follows in-place writes".into(),
+        view,
+        want,
+        0.0,
     );
 }
 
@@ -491,6 +536,7 @@ pub fn run(device: &Device) -> Vec<Check> {
     }
     adam_checks(&mut out, device);
     blend_checks(&mut out, device);
+    flat_view_checks(&mut out, device);
     #[cfg(feature = "cuda")]
     let (before, min_flops) = (crate::cublas::counts().0, crate::cublas::set_min_flops(0.0));
     matmul_checks(&mut out, device);
@@ -519,7 +565,7 @@ mod tests {
         let checks = super::run(&burn::tensor::Device::flex());
         assert_eq!(
             checks.len(),
-            5 * 4 + 4 * 4 + 2 * 3 + 3 * 2 + 6 * 2 + 3 * 2 + 3 + 2 + 2 + 2 + 7
+            5 * 4 + 4 * 4 + 2 * 3 + 3 * 2 + 6 * 2 + 3 * 2 + 3 + 2 + 2 + 2 + 7 + 1 // + the flat Adam
         );
         for c in &checks {
             assert!(c.ok(), "{c:?}");

@@ -55,3 +55,9 @@ pub(crate) use comparison::*;
 pub use index::*;
 
 pub(crate) mod utils;
+
+/// gta patch: whether `GTA_TRACE_FILLS=1` asks for fill and slice-write tracing (read once).
+pub fn trace_fills() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("GTA_TRACE_FILLS").is_some_and(|v| v == "1"))
+}

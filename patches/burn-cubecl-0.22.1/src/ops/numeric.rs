@@ -54,6 +54,10 @@ pub fn full_device_dtype(
     value: InputScalar,
     dtype: DType,
 ) -> CubeTensor {
+    // gta patch: GTA_TRACE_FILLS=1 prints the shape of every fill (patches/README.md).
+    if crate::kernel::trace_fills() {
+        eprintln!("gta-fill shape {:?}", shape);
+    }
     let empty = empty_device_dtype(client, device, shape, dtype);
 
     fill_device_dtype(empty, value)

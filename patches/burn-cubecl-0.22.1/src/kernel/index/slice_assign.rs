@@ -100,6 +100,10 @@ pub(crate) fn slice_assign(
     indices: &[burn_backend::Slice],
     value: CubeTensor,
 ) -> CubeTensor {
+    // gta patch: GTA_TRACE_FILLS=1 also prints every slice write's target and value shapes.
+    if crate::kernel::trace_fills() {
+        eprintln!("gta-slice-assign into {:?} value {:?}", tensor.meta.shape(), value.meta.shape());
+    }
     // Check if any slice has non-unit step
     let has_non_unit_step = indices.iter().any(|s| s.step != 1 && s.step != 0);
 

@@ -465,8 +465,26 @@ pub fn reduce_dim(
             static UNIT_ONLY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
             let unit_only =
                 *UNIT_ONLY.get_or_init(|| std::env::var_os("GTA_REDUCE_UNIT").is_some_and(|v| v == "1"));
+            // GTA_REDUCE_STRIDED=unit|plane|cube picks the routine of reductions along a
+            // non-contiguous axis with at least 4,096 outputs (batch sums of [B, X, Y] weight
+            // products, for measurements); unset keeps the rules below.
+            static STRIDED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+            let strided = STRIDED
+                .get_or_init(|| std::env::var("GTA_REDUCE_STRIDED").ok())
+                .as_deref()
+                .filter(|_| input.meta.strides()[dim] != 1 && outputs >= 4096);
             let heuristic = if unit_only {
                 None
+            } else if let Some(choice) = strided {
+                match choice {
+                    "plane" => Some(RoutineStrategy::Plane(BlueprintStrategy::Inferred(
+                        PlaneStrategy { independent: true },
+                    ))),
+                    "cube" => Some(RoutineStrategy::Cube(BlueprintStrategy::Inferred(
+                        CubeStrategy { use_planes: true },
+                    ))),
+                    _ => None,
+                }
             } else if axis_length >= 1024 && outputs <= 4096 {
                 Some(RoutineStrategy::Cube(BlueprintStrategy::Inferred(CubeStrategy {
                     use_planes: true,
@@ -478,6 +496,20 @@ pub fn reduce_dim(
             } else {
                 None
             };
+            // gta patch: GTA_TRACE_REDUCE=1 prints every untuned reduction's shape and routine.
+            static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            if *TRACE.get_or_init(|| std::env::var_os("GTA_TRACE_REDUCE").is_some_and(|v| v == "1")) {
+                eprintln!(
+                    "gta-reduce shape {:?} strides {:?} dim {dim} axis {axis_length} outputs {outputs} routine {}",
+                    input.meta.shape(),
+                    input.meta.strides(),
+                    match &heuristic {
+                        Some(RoutineStrategy::Cube(_)) => "cube",
+                        Some(RoutineStrategy::Plane(_)) => "plane",
+                        _ => "unit",
+                    }
+                );
+            }
             match heuristic {
                 Some(routine) => launch(routine).or_else(|_| launch(unit())),
                 None => launch(unit()),
