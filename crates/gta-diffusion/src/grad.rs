@@ -5,10 +5,10 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-/// Elements each parameter's segment of a flat buffer is aligned to: 128 f32 = 512 bytes, the
-/// alignment of CubeCL's CUDA buffers. burn's CubeCL backend slices a tensor as a view only at
-/// such offsets (and copies otherwise), so every segment of an aligned flat buffer is a view.
-pub const ALIGN: usize = 128;
+/// Elements each parameter's segment of a flat buffer is aligned to: 256, so that a segment
+/// starts on CubeCL's 512-byte CUDA buffer alignment for 2-byte floats (bf16, f16) as well as
+/// f32. Views of a flat buffer ([`gta_nn::kernels::flat_view`]) must start there.
+pub const ALIGN: usize = 256;
 
 /// Row length of the two-stage norm reduction ([`flat_norm`]); flat buffers are padded to a
 /// multiple of it.
