@@ -45,6 +45,14 @@ for part in "$@"; do
       echo "no EMA, op by op vs graph:"; cmp_metrics /tmp/eq-noema0/metrics.csv /tmp/eq-noema/metrics.csv
       GTA_PITCHED=1 train_eq --out /tmp/eq-pitched --steps 20
       echo "op by op vs graph with pitched allocations:"; cmp_metrics /tmp/eq-eager/metrics.csv /tmp/eq-pitched/metrics.csv ;;
+    synther-eq) # the SynthER residual-MLP denoiser (single transitions), op by op and captured, 60 steps
+      [ -f /tmp/eq.toml ] || { $G data make halfcheetah-medium --out /tmp/eq.hdf5 --transitions 20000 | tail -1
+        sed -e 's/^log_every = .*/log_every = 1/' configs/halfcheetah-medium-v2.toml > /tmp/eq.toml; }
+      for g in 0 1; do
+        GTA_CUDA_GRAPH=$g timeout 300 $G diffusion train --dataset /tmp/eq.hdf5 --config /tmp/eq.toml --denoiser resmlp \
+          --device cuda --out /tmp/syn-$g --steps 60 2>&1 | tail -1
+      done
+      echo "resmlp op by op vs graph:"; cmp_metrics /tmp/syn-0/metrics.csv /tmp/syn-1/metrics.csv; tail -1 /tmp/syn-1/metrics.csv ;;
     graph-ab) # captured step (default) against op by op, interleaved
       for i in $(seq ${PAIRS:-2}); do
         timeout 200 $D --warmup 4 --steps ${STEPS:-60} | tail -1

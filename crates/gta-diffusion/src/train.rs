@@ -304,7 +304,9 @@ impl Trainer {
         let ema = model.valid();
         let access = StateAccess::default();
         let optim = build_optimizer_with(&config, Some(access.clone()));
-        let graph_enabled = crate::graph_step::enabled(&config, &device, false);
+        // The captured step passes window indices as f32, exact below 2^24 windows.
+        let graph_enabled =
+            crate::graph_step::enabled(&config, &device, false) && data.num_windows() < 1 << 24;
         let sampler = WindowSampler::new(config.train.seed, data.num_windows());
         let env = ShardEnv {
             device,
