@@ -109,6 +109,9 @@ for part in "$@"; do
         timeout 200 $D --warmup 4 --steps 60 | tail -1 | grep -o '"steps_per_s":[0-9.]*\|"final_loss":[0-9.]*' | paste -sd' ' | sed 's/^/split /'
         GTA_SPLIT_QKV=0 timeout 200 $D --warmup 4 --steps 60 | tail -1 | grep -o '"steps_per_s":[0-9.]*\|"final_loss":[0-9.]*' | paste -sd' ' | sed 's/^/chunk /'
       done ;;
+    reduce-callers) # who asks for the reductions over ≥ 16M elements (unstripped binary carried as dist/gta.xz)
+      GTA_CUDA_GRAPH=eager GTA_TRACE_REDUCE=2 timeout 200 $D --warmup 1 --steps 1 2>/tmp/rc.txt | tail -1
+      grep -B1 -A12 "gta-reduce shape Shape { dims: \[256, 1536, 256\]\|gta-reduce shape Shape { dims: \[256, 768, 128\]" /tmp/rc.txt | grep "gta-reduce" | head -60 | tee "$OUT/reduce-callers.txt" ;;
     floor) for b in 8 32; do timeout 200 $D --batch $b --warmup 4 --steps 60 | tail -1; done ;;
     e2e) # the pipeline with the captured step: data, a diffusion run, guided augmentation, data quality
       $G data make halfcheetah-medium --out /tmp/hc.hdf5 --transitions 200000 | tail -2

@@ -498,7 +498,9 @@ pub fn reduce_dim(
             };
             // gta patch: GTA_TRACE_REDUCE=1 prints every untuned reduction's shape and routine.
             static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-            if *TRACE.get_or_init(|| std::env::var_os("GTA_TRACE_REDUCE").is_some_and(|v| v == "1")) {
+            if *TRACE.get_or_init(|| {
+                std::env::var_os("GTA_TRACE_REDUCE").is_some_and(|v| v == "1" || v == "2")
+            }) {
                 eprintln!(
                     "gta-reduce shape {:?} strides {:?} dim {dim} axis {axis_length} outputs {outputs} routine {}",
                     input.meta.shape(),
@@ -509,6 +511,16 @@ pub fn reduce_dim(
                         _ => "unit",
                     }
                 );
+                // GTA_TRACE_REDUCE=2: also the callers of reductions over ≥ 16M elements (needs an
+                // unstripped binary for the names).
+                if std::env::var_os("GTA_TRACE_REDUCE").is_some_and(|v| v == "2")
+                    && input.meta.num_elements() >= 16 << 20
+                {
+                    let bt = std::backtrace::Backtrace::force_capture().to_string();
+                    for line in bt.lines().filter(|l| l.contains("gta_") || l.contains("burn_autodiff::ops")) {
+                        eprintln!("gta-reduce-caller {}", line.trim());
+                    }
+                }
             }
             match heuristic {
                 Some(routine) => launch(routine).or_else(|_| launch(unit())),
