@@ -205,11 +205,14 @@ pub fn conv_transpose2d_gemm(
         .reshape([b, c_out, ph.out, pw.out])
 }
 
+/// Uploaded gather indices: (host indices, device, the tensor on that device).
+type IndexCache = Vec<(Vec<i64>, Device, Tensor<1, Int>)>;
+
 thread_local! {
     /// The weight-gather indices already on a device, per (indices, device): uploaded once, so a
     /// training step writes nothing from the host (a captured CUDA graph may not contain host
     /// writes, `crate::graph_step`).
-    static GATHER_INDEX: std::cell::RefCell<Vec<(Vec<i64>, Device, Tensor<1, Int>)>> =
+    static GATHER_INDEX: std::cell::RefCell<IndexCache> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 

@@ -69,7 +69,7 @@ impl FlatLayout {
         let mut flat = Tensor::<1>::zeros([self.len()], opts);
         for (k, part) in parts.into_iter().enumerate() {
             let o = self.offsets[k];
-            flat = flat.slice_assign([o..o + self.lens[k]], part);
+            flat = flat.slice_assign(o..o + self.lens[k], part);
         }
         flat
     }

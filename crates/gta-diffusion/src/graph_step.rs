@@ -275,8 +275,7 @@ impl GraphStep {
         let device = &env.device;
         // Diagnosis only (GTA_GRAPH_DIAG=stale-inputs): replays reuse the captured step's inputs,
         // to measure what writing them costs. Not a training mode.
-        let stale = matches!(self.phase, Phase::Replay(_))
-            && std::env::var("GTA_GRAPH_DIAG").is_ok_and(|v| v == "stale-inputs");
+        let stale = matches!(self.phase, Phase::Replay(_)) && stale_inputs_diagnosis();
         if !stale {
             let host = self.layout.pack(inputs);
             let n = host.len();
@@ -379,16 +378,12 @@ impl GraphStep {
         let buf = &self.inputs;
         // The run's float dtype (that of the parameters and Adam's scalars).
         let dtype = FloatDType::from(self.scalars.dtype());
-        let idx = buf.clone().slice([0..b]).int();
-        let sigma = buf.clone().slice([b..2 * b]).cast(dtype);
-        let keep = buf
-            .clone()
-            .slice([2 * b..3 * b])
-            .reshape([b, 1])
-            .cast(dtype);
+        let idx = buf.clone().slice(0..b).int();
+        let sigma = buf.clone().slice(b..2 * b).cast(dtype);
+        let keep = buf.clone().slice(2 * b..3 * b).reshape([b, 1]).cast(dtype);
         let noise = buf
             .clone()
-            .slice([3 * b..self.layout.len()])
+            .slice(3 * b..self.layout.len())
             .reshape([b, h, w])
             .cast(dtype);
         let (loss, grads) = env.loss_and_grads_on(&model, idx, sigma, noise, keep);
@@ -429,6 +424,12 @@ impl ModuleVisitor for Ids {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         self.0.push(param.id);
     }
+}
+
+/// `GTA_GRAPH_DIAG=stale-inputs` (read once): see [`GraphStep::step`].
+fn stale_inputs_diagnosis() -> bool {
+    static STALE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *STALE.get_or_init(|| std::env::var("GTA_GRAPH_DIAG").is_ok_and(|v| v == "stale-inputs"))
 }
 
 /// Whether the run's configuration and environment allow the captured step: the setting and

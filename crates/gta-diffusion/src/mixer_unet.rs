@@ -561,7 +561,7 @@ impl AttnBlock {
             let x = normed.reshape([b, c_in, n]);
             let part = |i: usize| {
                 wqkv.clone()
-                    .slice([i * hidden..(i + 1) * hidden])
+                    .slice(i * hidden..(i + 1) * hidden)
                     .reshape([1, hidden, c_in])
                     .matmul(x.clone())
                     .reshape([b, self.heads, dh, n])

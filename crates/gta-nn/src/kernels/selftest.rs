@@ -264,7 +264,7 @@ fn flat_view_checks(out: &mut Vec<Check>, device: &Device) {
     let flat = Tensor::<1>::random([1024], Distribution::Normal(0.0, 1.0), device);
     let view: Tensor<2> = crate::kernels::flat_view(&flat, 256, [7, 13].into());
     let fresh = Tensor::<1>::random([1024], Distribution::Normal(0.0, 1.0), device);
-    let want = fresh.clone().slice([256..256 + 91]).reshape([7, 13]);
+    let want = fresh.clone().slice(256..256 + 91).reshape([7, 13]);
     crate::kernels::copy_into(flat.clone(), fresh);
     check(
         out,
