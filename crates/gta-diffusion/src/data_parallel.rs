@@ -493,7 +493,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn weights<M: Module>(m: &M) -> Vec<f32> {
+    pub(crate) fn weights<M: Module>(m: &M) -> Vec<f32> {
         let mut d = Dump(Vec::new());
         m.visit(&mut d);
         d.0
@@ -521,7 +521,7 @@ pub(crate) mod tests {
         TrainData::synthetic(3, 2, 4, 64, 7)
     }
 
-    fn config(batch: usize) -> DiffusionConfig {
+    pub(crate) fn config(batch: usize) -> DiffusionConfig {
         let mut c = DiffusionConfig {
             model: DenoiserConfig::MixerUnet(MixerUnetConfig {
                 dim: 8,

@@ -36,7 +36,7 @@
 //! graph support (the CPU) step 3 falls back to re-running the capturable step every time.
 
 use burn::backend::{Backend, BackendGraph, Dispatch};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 use gta_nn::kernels::{AdamScalars, adam_flat, copy_into};
@@ -93,14 +93,14 @@ impl Packed {
     }
 }
 
-/// Each float parameter's value, flattened, in visiting order.
-struct Values(Vec<Tensor<1>>);
+/// Each float parameter's id and value, flattened, in visiting order.
+struct Values(Vec<(ParamId, Tensor<1>)>);
 
 impl ModuleVisitor for Values {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let t = param.val().inner();
         let n = t.shape().num_elements();
-        self.0.push(t.reshape([n]));
+        self.0.push((param.id, t.reshape([n])));
     }
 }
 
@@ -181,8 +181,6 @@ impl GraphStep {
         );
         let mut values = Values(Vec::new());
         model.visit(&mut values);
-        let mut ids = Ids(Vec::new());
-        model.visit(&mut ids);
         assert_eq!(
             values.0.len(),
             moments.len(),
@@ -191,7 +189,7 @@ impl GraphStep {
         // Parameters without an Adam state (never given a gradient) stay outside.
         let mut flat = FlatLayout::default();
         let (mut ps, mut ms, mut vs) = (Vec::new(), Vec::new(), Vec::new());
-        for ((id, value), moment) in ids.0.into_iter().zip(values.0).zip(&moments) {
+        for ((id, value), moment) in values.0.into_iter().zip(&moments) {
             if let Some((m, v)) = moment {
                 flat.push(id, value.shape().num_elements());
                 ps.push(value);
@@ -380,7 +378,9 @@ impl GraphStep {
         let dtype = FloatDType::from(self.scalars.dtype());
         let idx = buf.clone().slice(0..b).int();
         let sigma = buf.clone().slice(b..2 * b).cast(dtype);
-        let keep = buf.clone().slice(2 * b..3 * b).reshape([b, 1]).cast(dtype);
+        let keep = env
+            .conditional
+            .then(|| buf.clone().slice(2 * b..3 * b).reshape([b, 1]).cast(dtype));
         let noise = buf
             .clone()
             .slice(3 * b..self.layout.len())
@@ -418,7 +418,7 @@ impl GraphStep {
 }
 
 /// Every float parameter's id, in visiting order.
-struct Ids(Vec<burn::module::ParamId>);
+struct Ids(Vec<ParamId>);
 
 impl ModuleVisitor for Ids {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -450,24 +450,8 @@ mod tests {
     use super::*;
     use crate::checkpoint;
     use crate::data::TrainData;
+    use crate::data_parallel::tests::{config as dp_config, weights as values};
     use crate::train::Trainer;
-    use crate::{DenoiserConfig, MixerUnetConfig};
-    use burn::module::{Module, ModuleVisitor, Param};
-
-    struct Dump(Vec<f32>);
-
-    impl ModuleVisitor for Dump {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .extend(param.val().into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-
-    fn values<M: Module>(m: &M) -> Vec<f32> {
-        let mut d = Dump(Vec::new());
-        m.visit(&mut d);
-        d.0
-    }
 
     fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
@@ -477,21 +461,10 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
+    /// The data-parallel tests' small MixerUnet run, with an LR restart inside the test's steps.
     fn config() -> DiffusionConfig {
-        let mut c = DiffusionConfig {
-            model: DenoiserConfig::MixerUnet(MixerUnetConfig {
-                dim: 8,
-                dim_mults: vec![1, 2],
-                ..MixerUnetConfig::default()
-            }),
-            ..DiffusionConfig::default()
-        };
-        c.train.batch_size = 8;
-        c.train.seed = 5;
-        c.train.lr = 1e-3;
+        let mut c = dp_config(8);
         c.train.restart_period = Some(4);
-        c.train.ema.update_every = 2;
-        c.train.ema.update_after_step = 3;
         c
     }
 

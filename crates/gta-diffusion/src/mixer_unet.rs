@@ -465,12 +465,9 @@ impl MixerBlock {
         // permuted layout, so every later reshape of it (the 1×1 convs, the next block) copied it;
         // holding both operands makes the add write a fresh (B, C, H, W) tensor instead
         // (`GTA_FRESH_SUM=0` restores the in-place add, for measurements).
-        let mut y = if fresh_sum() {
-            let _held = (f.clone(), t.clone());
-            f + t
-        } else {
-            f + t
-        };
+        let held = fresh_sum().then(|| (f.clone(), t.clone()));
+        let mut y = f + t;
+        drop(held);
         if let Some(conv) = &self.out_conv {
             y = conv.forward(y);
         }

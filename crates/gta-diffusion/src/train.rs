@@ -179,31 +179,28 @@ impl ShardEnv {
             TensorData::new(draw.noise.clone(), [b, self.horizon, self.width]),
             dev,
         );
-        let keep = if self.conditional {
-            Tensor::<2>::from_data(TensorData::new(draw.keep.clone(), [b, 1]), dev)
-        } else {
-            Tensor::ones([b, 1], dev)
-        };
+        let keep = self
+            .conditional
+            .then(|| Tensor::<2>::from_data(TensorData::new(draw.keep.clone(), [b, 1]), dev));
         self.loss_and_grads_on(model, idx, sigma, noise, keep)
     }
 
     /// [`Self::loss_and_grads`] on inputs already on the device (plain, non-autodiff tensors):
-    /// window indices (B,), σ (B,), noise (B, T, D) and the condition keep mask (B, 1), unused
-    /// for an unconditional model. Launches kernels only (the captured step, `graph_step`).
+    /// window indices (B,), σ (B,), noise (B, T, D) and the condition keep mask (B, 1), which an
+    /// unconditional model ignores. Launches kernels only (the captured step, `graph_step`).
     pub fn loss_and_grads_on(
         &self,
         model: &Denoiser,
         idx: Tensor<1, Int>,
         sigma: Tensor<1>,
         noise: Tensor<3>,
-        keep: Tensor<2>,
+        keep: Option<Tensor<2>>,
     ) -> (Tensor<1>, GradientsParams) {
         let (x0, cond) = self.data.batch(idx);
         let (sigma, noise) = (sigma.autodiff(), noise.autodiff());
-        let (cond, keep) = if self.conditional {
-            (Some(cond.autodiff()), Some(keep.autodiff()))
-        } else {
-            (None, None)
+        let (cond, keep) = match keep {
+            Some(keep) if self.conditional => (Some(cond.autodiff()), Some(keep.autodiff())),
+            _ => (None, None),
         };
         let mask = self.mask.clone().unwrap_or_else(|| {
             Tensor::ones([self.horizon, self.width], &self.device.clone().autodiff())

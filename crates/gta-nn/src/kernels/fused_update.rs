@@ -80,13 +80,11 @@ pub trait FusedUpdateOps: Backend {
         eps_hat: f32,
         lr: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let m = Self::float_add(
-            Self::float_mul_scalar(m, beta_1.into()),
-            Self::float_mul_scalar(grad.clone(), one_minus_beta_1.into()),
-        );
-        let v = Self::float_add(
-            Self::float_mul_scalar(v, beta_2.into()),
-            Self::float_mul_scalar(Self::float_mul(grad.clone(), grad), one_minus_beta_2.into()),
+        let (m, v) = adam_moments::<Self>(
+            grad,
+            m,
+            v,
+            [beta_1, one_minus_beta_1, beta_2, one_minus_beta_2],
         );
         let step = Self::float_div(
             Self::float_mul_scalar(m.clone(), combined_factor.into()),
@@ -125,13 +123,11 @@ pub trait FusedUpdateOps: Backend {
         };
         let (lr, combined_factor, eps_hat) = (scalar(0), scalar(1), scalar(2));
         let grad = Self::float_mul(grad, coef);
-        let m = Self::float_add(
-            Self::float_mul_scalar(m, beta_1.into()),
-            Self::float_mul_scalar(grad.clone(), one_minus_beta_1.into()),
-        );
-        let v = Self::float_add(
-            Self::float_mul_scalar(v, beta_2.into()),
-            Self::float_mul_scalar(Self::float_mul(grad.clone(), grad), one_minus_beta_2.into()),
+        let (m, v) = adam_moments::<Self>(
+            grad,
+            m,
+            v,
+            [beta_1, one_minus_beta_1, beta_2, one_minus_beta_2],
         );
         let step = Self::float_div(
             Self::float_mul(m.clone(), combined_factor),
@@ -144,9 +140,9 @@ pub trait FusedUpdateOps: Backend {
     /// The `shape`-d tensor stored contiguously at element `offset` of the 1-D `flat`, as a
     /// view sharing `flat`'s buffer (no copy). burn's `slice` makes a view on the GPU only when
     /// both ends of the range fall on CubeCL's 512-byte alignment, and copies otherwise, so a
-    /// parameter whose size is not a multiple of 128 could not be a view of a flat weight buffer
-    /// (the captured training step updates the flat buffer in place and needs the parameters to
-    /// follow). `offset` must be a multiple of 128 elements on CUDA.
+    /// parameter whose end is not aligned could not be a view of a flat weight buffer (the
+    /// captured training step updates the flat buffer in place and needs the parameters to
+    /// follow). On CUDA `offset` must start on the 512-byte buffer alignment.
     #[fusion(meta = |flat, _offset, shape| TensorSpec::new(shape.clone(), flat.dtype))]
     fn flat_view(
         flat: FloatTensor<Self>,
@@ -186,6 +182,25 @@ pub trait FusedUpdateOps: Backend {
 }
 
 impl FusedUpdateOps for burn::backend::Flex {}
+
+/// Adam's moment updates in burn's op order: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`
+/// (`betas = [β1, 1−β1, β2, 1−β2]`); the composite bodies of both Adam ops share it.
+fn adam_moments<B: Backend>(
+    grad: FloatTensor<B>,
+    m: FloatTensor<B>,
+    v: FloatTensor<B>,
+    [beta_1, one_minus_beta_1, beta_2, one_minus_beta_2]: [f32; 4],
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let m = B::float_add(
+        B::float_mul_scalar(m, beta_1.into()),
+        B::float_mul_scalar(grad.clone(), one_minus_beta_1.into()),
+    );
+    let v = B::float_add(
+        B::float_mul_scalar(v, beta_2.into()),
+        B::float_mul_scalar(B::float_mul(grad.clone(), grad), one_minus_beta_2.into()),
+    );
+    (m, v)
+}
 
 /// One fused Adam step: returns `(param, m, v)` (see [`FusedUpdateOps::adam_update`]).
 pub fn adam_update<const D: usize>(
